@@ -1,0 +1,29 @@
+"""Sessions: `nox` runs tests, lint and typecheck; `nox -s bench` measures."""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["tests", "lint", "typecheck"]
+nox.options.error_on_missing_interpreters = True
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The whole suite against a real (non-editable) install: unit, integration on SQLite and
+    on a throwaway PostgreSQL server, and the installed `tfctl` command end to end."""
+    session.install(".[test]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    session.install("ruff>=0.6")
+    session.run("ruff", "check", "src", "tests", "noxfile.py")
+    session.run("ruff", "format", "--check", "src", "tests", "noxfile.py")
+
+
+@nox.session
+def typecheck(session: nox.Session) -> None:
+    session.install(".[test]", "mypy>=1.11", "types-PyYAML")
+    session.run("mypy")

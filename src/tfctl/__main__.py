@@ -1,0 +1,5 @@
+"""`python -m tfctl` is `tfctl`."""
+
+from tfctl.cli import main
+
+main()

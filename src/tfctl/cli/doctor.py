@@ -1,0 +1,57 @@
+"""`tfctl init` and `tfctl doctor`: set up the home and store, and check the setup."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tfctl.cli.context import JSON_OPTION, app_context, print_json, stdout_console, table
+
+Json = Annotated[bool, JSON_OPTION]
+
+
+def init(ctx: typer.Context, as_json: Json = False) -> None:
+    """Create the tfctl home and the job store, migrated to the latest schema.
+
+    Running it again is harmless.
+    """
+    from tfctl.doctor import initialise
+
+    result = initialise(app_context(ctx).settings)
+    if as_json:
+        print_json(result)
+        return
+    print(f"tfctl home: {result['home']} ({'created' if result['home_created'] else 'exists'})")
+    print(f"job store:  {result['url']} (schema {result['schema']})")
+
+
+def doctor(ctx: typer.Context, as_json: Json = False) -> None:
+    """Report each setting and where it came from, the terraform binary, and the store.
+
+    Exits 1 when something needs attention.
+    """
+    from tfctl.doctor import diagnose
+
+    report = diagnose(app_context(ctx).settings)
+    if as_json:
+        print_json(report)
+    else:
+        _render(report)
+    if not report["ok"]:
+        raise typer.Exit(1)
+
+
+def _render(report: dict[str, object]) -> None:
+    console = stdout_console()
+    settings = table("SETTING", "VALUE", "SOURCE")
+    for item in report["settings"]:  # type: ignore[attr-defined]
+        settings.add_row(item["env_var"], item["value"] or "-", item["source"])
+    console.print(settings)
+    for section in ("terraform", "store"):
+        data: dict[str, object] = report[section]  # type: ignore[assignment]
+        status = "ok" if data["ok"] else "PROBLEM"
+        details = ", ".join(f"{k}={v}" for k, v in data.items() if k not in ("ok", "error"))
+        console.print(f"{section}: {status}  {details}", markup=False)
+        if data.get("error"):
+            console.print(f"  {data['error']}", markup=False)

@@ -1,0 +1,93 @@
+"""`tfctl`: the root command and the one error boundary.
+
+Command modules import only typer at import time; services, SQLAlchemy and terraform are
+imported inside the commands, so `tfctl --help` and `tfctl --version` stay fast and open no
+database. `run()` is the only place an error becomes a message and an exit code.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from typing import Annotated
+
+import typer
+
+from tfctl import __version__
+from tfctl.cli import db, doctor, stack, workspace
+from tfctl.cli.context import make_context
+
+app = typer.Typer(
+    name="tfctl",
+    help=(
+        "A Terraform control plane: versioned stack specs, approved plans, policy gates, "
+        "a job store (SQLite or PostgreSQL) and a kill switch.\n\n"
+        "Start with `tfctl init`, then `tfctl stack push FILE` and "
+        "`tfctl workspace create NAME --stack S`. Settings come from TFCTL_* environment "
+        "variables; `tfctl doctor` shows them."
+    ),
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    rich_markup_mode=None,
+)
+app.add_typer(stack.app, name="stack")
+app.add_typer(workspace.app, name="workspace")
+app.add_typer(db.app, name="db")
+app.command("init")(doctor.init)
+app.command("doctor")(doctor.doctor)
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        print(f"tfctl {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    ctx: typer.Context,
+    version: Annotated[
+        bool,
+        typer.Option(
+            "--version", callback=_print_version, is_eager=True, help="Print the version."
+        ),
+    ] = False,
+    debug: Annotated[
+        bool, typer.Option("--debug", help="Show full tracebacks for errors (or TFCTL_DEBUG=1).")
+    ] = False,
+) -> None:
+    ctx.obj = make_context()
+
+
+def run(args: list[str]) -> int:
+    """Run the CLI; returns DESIGN.md's exit code: 0 ok, 1 failed, 2 bad input,
+    3 blocked by policy, 4 cancelled or halted."""
+    debug = "--debug" in args or os.environ.get("TFCTL_DEBUG", "") not in ("", "0")
+    return _run(args, debug=debug)
+
+
+def _run(args: list[str], *, debug: bool) -> int:
+    from tfctl.errors import TfctlError
+
+    command = typer.main.get_command(app)
+    try:
+        command.main(args=args, prog_name="tfctl", standalone_mode=True)
+    except SystemExit as exc:
+        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+    except TfctlError as exc:
+        return _report(f"error: {exc.message}", exc.exit_code, debug=debug)
+    except KeyboardInterrupt:
+        return _report("interrupted", 4, debug=debug)
+    except Exception as exc:  # the boundary: never a bare traceback without --debug
+        message = f"internal error: {type(exc).__name__}: {exc} (run with --debug for details)"
+        return _report(message, 1, debug=debug)
+    return 0
+
+
+def _report(message: str, code: int, *, debug: bool) -> int:
+    if debug:
+        import traceback
+
+        traceback.print_exc()
+    print(f"tfctl: {message}", file=sys.stderr)
+    return code

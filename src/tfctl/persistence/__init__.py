@@ -1,0 +1,1 @@
+"""The job store: SQLModel tables, the engine, keyword-only store functions, migrations."""

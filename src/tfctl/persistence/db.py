@@ -1,0 +1,140 @@
+"""Engines and sessions for the job store, SQLite or PostgreSQL.
+
+SQLite runs with WAL (readers never block the writer), foreign keys on, a busy timeout, and
+write transactions that take the write lock up front (`BEGIN IMMEDIATE`), so two processes
+never deadlock upgrading a read lock. Connection failures become `StoreUnavailable`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import event
+from sqlalchemy.engine import Connection, Engine, make_url
+from sqlalchemy.exc import ArgumentError, OperationalError
+from sqlmodel import Session
+
+from tfctl import errors
+from tfctl.settings import mask_url_password
+
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+_IMMEDIATE = "tfctl_sqlite_immediate"
+
+
+def create_store_engine(url: str) -> Engine:
+    """An engine for `url`; a SQLite file's directory is created if missing."""
+    from sqlalchemy import create_engine
+
+    try:
+        parsed = make_url(url)
+    except ArgumentError as exc:
+        raise errors.InvalidSetting(f"TFCTL_DATABASE_URL: cannot parse {url!r}") from exc
+    if parsed.get_backend_name() == "sqlite":
+        return _sqlite_engine(url, parsed.database)
+    if parsed.get_backend_name() != "postgresql":
+        raise errors.InvalidSetting(
+            f"TFCTL_DATABASE_URL: unsupported database {parsed.get_backend_name()!r}; "
+            "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+        )
+    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+
+
+def _sqlite_engine(url: str, database: str | None) -> Engine:
+    from sqlalchemy import create_engine
+
+    if database and database != ":memory:":
+        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
+    engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
+    event.listen(engine, "connect", _sqlite_on_connect)
+    event.listen(engine, "begin", _sqlite_on_begin)
+    return engine
+
+
+def _sqlite_on_connect(dbapi_connection: Any, _record: Any) -> None:
+    # Take transaction control from pysqlite so that BEGIN is ours to emit (see _on_begin).
+    dbapi_connection.isolation_level = None
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA foreign_keys=ON")
+    cursor.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+def _sqlite_on_begin(connection: Connection) -> None:
+    immediate = connection.get_execution_options().get(_IMMEDIATE, False)
+    connection.exec_driver_sql("BEGIN IMMEDIATE" if immediate else "BEGIN")
+
+
+def writer(engine: Engine) -> Engine:
+    """The same engine, but its transactions take SQLite's write lock when they begin."""
+    if engine.dialect.name == "sqlite":
+        return engine.execution_options(**{_IMMEDIATE: True})
+    return engine
+
+
+@contextmanager
+def translate_connection_errors(engine: Engine) -> Iterator[None]:
+    """Turn "cannot connect" into `StoreUnavailable` naming the (password-masked) URL."""
+    try:
+        yield
+    except OperationalError as exc:
+        if not _is_connection_failure(exc):
+            raise
+        url = mask_url_password(engine.url.render_as_string(hide_password=False))
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise errors.StoreUnavailable(f"cannot reach the job store at {url}: {reason}") from exc
+
+
+def _is_connection_failure(exc: OperationalError) -> bool:
+    text = str(exc.orig).lower()
+    markers = ("connection", "could not connect", "unable to open database", "no such file")
+    return any(marker in text for marker in markers)
+
+
+@contextmanager
+def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
+    """A session that commits on success and rolls back on error."""
+    bind = writer(engine) if write else engine
+    with translate_connection_errors(engine), Session(bind, expire_on_commit=False) as session:
+        try:
+            yield session
+            if write:
+                session.commit()
+        except BaseException:
+            session.rollback()
+            raise
+
+
+class Store:
+    """The job store: an engine and its read and write sessions."""
+
+    def __init__(self, engine: Engine) -> None:
+        self.engine = engine
+
+    @classmethod
+    def open(cls, url: str, *, auto_upgrade: bool) -> Store:
+        """Connect to the store at `url` and check its schema (see `schema.ensure_schema`)."""
+        from tfctl.persistence.schema import ensure_schema
+
+        engine = create_store_engine(url)
+        try:
+            ensure_schema(engine, auto_upgrade=auto_upgrade)
+        except BaseException:
+            engine.dispose()
+            raise
+        return cls(engine)
+
+    def read(self) -> AbstractContextManager[Session]:
+        return session_scope(self.engine)
+
+    def write(self) -> AbstractContextManager[Session]:
+        """A session whose transaction commits on success and holds SQLite's write lock."""
+        return session_scope(self.engine, write=True)
+
+    @property
+    def url(self) -> str:
+        return mask_url_password(self.engine.url.render_as_string(hide_password=False))

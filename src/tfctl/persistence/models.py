@@ -1,0 +1,118 @@
+"""The job store's tables.
+
+Ids are time-ordered strings (`ids.new_id`) so rows keep their identity when a bootstrap
+SQLite store is copied into PostgreSQL. Statuses, kinds and operations are `StrEnum`s from
+`kinds`, stored as short strings; the rules about them live in the services, not here.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Column, Index, String, Text, UniqueConstraint
+from sqlmodel import Field, SQLModel
+
+from tfctl.persistence.types import JsonDocument, UTCDateTime, utcnow
+
+
+def _when(*, nullable: bool = False, index: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_column=Column(UTCDateTime(), nullable=True, index=index))
+    return Field(default_factory=utcnow, sa_column=Column(UTCDateTime(), nullable=False))
+
+
+def _json(*, nullable: bool = False) -> Any:
+    if nullable:
+        return Field(default=None, sa_column=Column(JsonDocument, nullable=True))
+    return Field(default_factory=dict, sa_column=Column(JsonDocument, nullable=False))
+
+
+class Stack(SQLModel, table=True):
+    """A named stack; its content lives in its versions."""
+
+    __tablename__ = "stacks"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=63, unique=True)
+    kind: str = Field(max_length=16)
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class SpecVersion(SQLModel, table=True):
+    """One version of a stack's spec: a new row only when the canonical hash changes."""
+
+    __tablename__ = "spec_versions"
+    __table_args__ = (
+        UniqueConstraint("stack_id", "version", name="uq_spec_versions_stack_version"),
+        Index("ix_spec_versions_stack_hash", "stack_id", "spec_hash"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    stack_id: str = Field(foreign_key="stacks.id", max_length=40, ondelete="CASCADE")
+    version: int
+    spec_hash: str = Field(max_length=64)
+    canonical_json: str = Field(sa_column=Column(Text, nullable=False))
+    author: str = Field(max_length=255)
+    source: str | None = Field(default=None, max_length=1024)
+    created_at: datetime = _when()
+
+
+class Workspace(SQLModel, table=True):
+    """One stack bound to one state: backend, variable overrides, the run that holds it."""
+
+    __tablename__ = "workspaces"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=63, unique=True)
+    stack_id: str = Field(foreign_key="stacks.id", max_length=40, index=True)
+    backend: str = Field(max_length=16)
+    backend_config: dict[str, Any] = _json()
+    variables: dict[str, Any] = _json()
+    locked_by_run_id: str | None = Field(default=None, max_length=40)
+    created_at: datetime = _when()
+    updated_at: datetime = _when()
+
+
+class Run(SQLModel, table=True):
+    """One plan or apply of a workspace, from queued to its final status."""
+
+    __tablename__ = "runs"
+    __table_args__ = (
+        Index("ix_runs_workspace_created", "workspace_id", "created_at"),
+        Index("ix_runs_status_created", "status", "created_at"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=40)
+    spec_version_id: str | None = Field(default=None, foreign_key="spec_versions.id", max_length=40)
+    parent_run_id: str | None = Field(
+        default=None, foreign_key="runs.id", max_length=40, index=True
+    )
+    operation: str = Field(max_length=16)
+    plan_mode: str = Field(default="normal", max_length=16)
+    status: str = Field(max_length=24)
+    actor: str = Field(max_length=255)
+    host: str = Field(max_length=255)
+    terraform_bin: str | None = Field(default=None, max_length=1024)
+    terraform_version: str | None = Field(default=None, max_length=32)
+    exit_code: int | None = None
+    message: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    plan_sha256: str | None = Field(default=None, max_length=64)
+    summary: dict[str, Any] | None = _json(nullable=True)
+    policy_results: dict[str, Any] | None = _json(nullable=True)
+    halted: bool = False
+    halt_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
+    halted_by: str | None = Field(default=None, max_length=255)
+    worker: str | None = Field(default=None, max_length=255)
+    experiment_id: str | None = Field(
+        default=None, sa_column=Column(String(255), nullable=True, index=True)
+    )
+    test_id: str | None = Field(
+        default=None, sa_column=Column(String(255), nullable=True, index=True)
+    )
+    created_at: datetime = _when()
+    started_at: datetime | None = _when(nullable=True)
+    finished_at: datetime | None = _when(nullable=True)
+    heartbeat_at: datetime | None = _when(nullable=True)

@@ -1,0 +1,171 @@
+"""Keyword-only store functions. They read and write rows; the rules live in the services.
+
+Lookups by name raise the matching `NotFound` error; `find_*` variants return None instead.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from sqlmodel import Session, col, func, select
+
+from tfctl import errors
+from tfctl.persistence.ids import new_id
+from tfctl.persistence.models import SpecVersion, Stack, Workspace
+from tfctl.persistence.types import utcnow
+
+
+def find_stack(*, session: Session, name: str, for_update: bool = False) -> Stack | None:
+    """The stack named `name`; `for_update` locks its row (PostgreSQL) until commit."""
+    query = select(Stack).where(Stack.name == name)
+    return session.exec(query.with_for_update() if for_update else query).first()
+
+
+def get_stack(*, session: Session, name: str) -> Stack:
+    stack = find_stack(session=session, name=name)
+    if stack is None:
+        raise errors.StackNotFound(
+            f"no stack named '{name}'; `tfctl stack list` shows the stacks, "
+            "`tfctl stack push FILE` adds one"
+        )
+    return stack
+
+
+def create_stack(*, session: Session, name: str, kind: str) -> Stack:
+    stack = Stack(id=new_id("stk"), name=name, kind=kind)
+    session.add(stack)
+    session.flush()
+    return stack
+
+
+def list_stacks(*, session: Session) -> list[tuple[Stack, SpecVersion | None]]:
+    """Every stack with its latest version, by name."""
+    latest = (
+        select(SpecVersion.stack_id, func.max(SpecVersion.version).label("version"))
+        .group_by(col(SpecVersion.stack_id))
+        .subquery()
+    )
+    query = (
+        select(Stack, SpecVersion)
+        .outerjoin(latest, latest.c.stack_id == Stack.id)
+        .outerjoin(
+            SpecVersion,
+            (col(SpecVersion.stack_id) == Stack.id)
+            & (col(SpecVersion.version) == latest.c.version),
+        )
+        .order_by(col(Stack.name))
+    )
+    return [(stack, version) for stack, version in session.exec(query).all()]
+
+
+def latest_spec_version(*, session: Session, stack: Stack) -> SpecVersion | None:
+    query = (
+        select(SpecVersion)
+        .where(SpecVersion.stack_id == stack.id)
+        .order_by(col(SpecVersion.version).desc())
+        .limit(1)
+    )
+    return session.exec(query).first()
+
+
+def get_spec_version(*, session: Session, stack: Stack, version: int | None = None) -> SpecVersion:
+    """Version `version` of `stack`, or its latest when `version` is None."""
+    if version is None:
+        found = latest_spec_version(session=session, stack=stack)
+    else:
+        query = select(SpecVersion).where(
+            SpecVersion.stack_id == stack.id, SpecVersion.version == version
+        )
+        found = session.exec(query).first()
+    if found is None:
+        raise errors.SpecVersionNotFound(
+            f"stack '{stack.name}' has no version {version}; "
+            f"`tfctl stack show {stack.name}` shows the latest"
+        )
+    return found
+
+
+def list_spec_versions(*, session: Session, stack: Stack) -> list[SpecVersion]:
+    query = (
+        select(SpecVersion)
+        .where(SpecVersion.stack_id == stack.id)
+        .order_by(col(SpecVersion.version))
+    )
+    return list(session.exec(query).all())
+
+
+def create_spec_version(
+    *,
+    session: Session,
+    stack: Stack,
+    version: int,
+    spec_hash: str,
+    canonical_json: str,
+    author: str,
+    source: str | None,
+) -> SpecVersion:
+    row = SpecVersion(
+        id=new_id("ver"),
+        stack_id=stack.id,
+        version=version,
+        spec_hash=spec_hash,
+        canonical_json=canonical_json,
+        author=author,
+        source=source,
+    )
+    stack.updated_at = row.created_at = utcnow()
+    session.add_all([row, stack])
+    session.flush()
+    return row
+
+
+def find_workspace(*, session: Session, name: str) -> Workspace | None:
+    return session.exec(select(Workspace).where(Workspace.name == name)).first()
+
+
+def get_workspace(*, session: Session, name: str) -> Workspace:
+    workspace = find_workspace(session=session, name=name)
+    if workspace is None:
+        raise errors.WorkspaceNotFound(
+            f"no workspace named '{name}'; `tfctl workspace list` shows the workspaces, "
+            "`tfctl workspace create NAME --stack S` adds one"
+        )
+    return workspace
+
+
+def create_workspace(
+    *,
+    session: Session,
+    name: str,
+    stack: Stack,
+    backend: str,
+    backend_config: dict[str, Any],
+    variables: dict[str, Any],
+) -> Workspace:
+    workspace = Workspace(
+        id=new_id("ws"),
+        name=name,
+        stack_id=stack.id,
+        backend=backend,
+        backend_config=backend_config,
+        variables=variables,
+    )
+    session.add(workspace)
+    session.flush()
+    return workspace
+
+
+def list_workspaces(*, session: Session) -> list[tuple[Workspace, Stack]]:
+    query = (
+        select(Workspace, Stack)
+        .join(Stack, col(Stack.id) == Workspace.stack_id)
+        .order_by(col(Workspace.name))
+    )
+    return [(workspace, stack) for workspace, stack in session.exec(query).all()]
+
+
+def get_stack_by_id(*, session: Session, stack_id: str) -> Stack:
+    stack = session.get(Stack, stack_id)
+    if stack is None:  # only possible if the store was edited by hand
+        raise errors.StackNotFound(f"no stack with id '{stack_id}'")
+    return stack

@@ -1,0 +1,127 @@
+"""tfctl's settings, from the environment, built lazily (never at import time).
+
+Every setting is read from `TFCTL_<NAME>`; the terraform settings also accept the older
+`ALPHASWARM_TERRAFORM_<NAME>` names as fallbacks. The first name found wins, in the order of
+`ENV_NAMES`. `describe_settings()` says, for `tfctl doctor`, where each value came from.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from pydantic import AliasChoices, Field, ValidationError
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from tfctl import errors
+from tfctl.persistence.kinds import Backend
+
+#: Environment variable names per setting, highest precedence first.
+ENV_NAMES: dict[str, tuple[str, ...]] = {
+    "home": ("TFCTL_HOME",),
+    "database_url": ("TFCTL_DATABASE_URL",),
+    "terraform_bin": ("TFCTL_TERRAFORM_BIN",),
+    "terraform_state_backend": (
+        "TFCTL_TERRAFORM_STATE_BACKEND",
+        "ALPHASWARM_TERRAFORM_STATE_BACKEND",
+    ),
+    "terraform_cli_config_file": (
+        "TFCTL_TERRAFORM_CLI_CONFIG_FILE",
+        "ALPHASWARM_TERRAFORM_CLI_CONFIG_FILE",
+    ),
+    "terraform_plugin_cache_dir": (
+        "TFCTL_TERRAFORM_PLUGIN_CACHE_DIR",
+        "ALPHASWARM_TERRAFORM_PLUGIN_CACHE_DIR",
+    ),
+}
+
+
+def _env(field: str) -> Any:
+    return AliasChoices(*ENV_NAMES[field])
+
+
+def default_home() -> Path:
+    """Per-user data directory: `$XDG_DATA_HOME/tfctl`, else `~/.local/share/tfctl`."""
+    base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")
+    return Path(base) / "tfctl"
+
+
+class Settings(BaseSettings):
+    """The resolved settings. Construct with `get_settings()`, not directly."""
+
+    model_config = SettingsConfigDict(extra="ignore", env_ignore_empty=True, frozen=True)
+
+    home: Path = Field(default_factory=default_home, validation_alias=_env("home"))
+    database_url: str | None = Field(default=None, validation_alias=_env("database_url"))
+    terraform_bin: str = Field(default="terraform", validation_alias=_env("terraform_bin"))
+    terraform_state_backend: Backend = Field(
+        default=Backend.LOCAL, validation_alias=_env("terraform_state_backend")
+    )
+    terraform_cli_config_file: Path | None = Field(
+        default=None, validation_alias=_env("terraform_cli_config_file")
+    )
+    terraform_plugin_cache_dir: Path | None = Field(
+        default=None, validation_alias=_env("terraform_plugin_cache_dir")
+    )
+
+    @property
+    def store_url(self) -> str:
+        """The job store's URL: `TFCTL_DATABASE_URL`, or the SQLite file in the tfctl home."""
+        return self.database_url or f"sqlite:///{self.sqlite_path}"
+
+    @property
+    def sqlite_path(self) -> Path:
+        return self.home.expanduser() / "tfctl.db"
+
+    @property
+    def uses_embedded_store(self) -> bool:
+        return self.database_url is None
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """Read the settings once per process; a bad value is an `InvalidSetting` naming the
+    environment variable that holds it."""
+    try:
+        return Settings()
+    except ValidationError as exc:
+        detail = exc.errors(include_url=False)[0]
+        field = str(detail["loc"][0]) if detail["loc"] else ""
+        raise errors.InvalidSetting(
+            f"{_source_name(field)}={detail.get('input')!r}: {detail['msg']}"
+        ) from exc
+
+
+@dataclass(frozen=True, slots=True)
+class SettingReport:
+    name: str
+    env_var: str
+    value: str | None
+    source: str
+
+
+def describe_settings(settings: Settings) -> list[SettingReport]:
+    """Each setting with its value (passwords masked) and where it came from."""
+    reports = []
+    for field, names in ENV_NAMES.items():
+        found = next((name for name in names if os.environ.get(name)), None)
+        value = getattr(settings, field)
+        shown = None if value is None else mask_url_password(str(value))
+        source = f"env {found}" if found else "default"
+        reports.append(SettingReport(field, names[0], shown, source))
+    return reports
+
+
+def mask_url_password(url: str) -> str:
+    """`postgresql://u:secret@h/db` → `postgresql://u:***@h/db`."""
+    return re.sub(r"(://[^:/@]*:)[^@/]*@", r"\1***@", url)
+
+
+def _source_name(loc: str) -> str:
+    """The variable that supplied a setting; `loc` is a field name or one of its aliases."""
+    names = next((n for f, n in ENV_NAMES.items() if loc == f or loc in n), (loc,))
+    return next((name for name in names if os.environ.get(name)), names[0])
