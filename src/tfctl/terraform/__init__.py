@@ -1,0 +1,1 @@
+"""Everything that runs terraform: argv builders, the executor, and reading its diagnostics."""
