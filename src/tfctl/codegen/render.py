@@ -1,0 +1,180 @@
+"""Render the Terraform configuration a run uses, from a stack spec and a workspace's settings.
+
+One Jinja2 environment over `templates/` (built on first use: jinja2 costs ~75 ms and commands
+that render nothing must not pay it). Every file is deterministic and `terraform fmt`-clean.
+
+User values never enter HCL: they are written to `terraform.tfvars.json` and reach the module
+through root variables, so no value can become configuration. The only strings rendered into
+HCL are the module source and backend settings, through `hcl_string` (the `hcl` filter), and
+names, which must be identifiers.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from tfctl import errors
+from tfctl.codegen.hcl import ModuleInterface, hcl_identifier, hcl_string, scan_module
+from tfctl.codegen.wrapper import render_backend
+from tfctl.persistence.kinds import ModuleKind
+from tfctl.resources import templates_dir
+
+if TYPE_CHECKING:
+    import jinja2
+
+    from tfctl.spec import TerraformStackSpec
+
+TFVARS_FILE = "terraform.tfvars.json"
+
+
+@dataclass(frozen=True, slots=True)
+class RenderResult:
+    """What `render_workspace` wrote: file names relative to `out_dir`, sorted, and the root
+    variables (all declared, and the sensitive ones) and outputs of the configuration."""
+
+    out_dir: Path
+    files: tuple[str, ...]
+    variables: tuple[str, ...]
+    sensitive_variables: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class _Named:
+    """A root variable or output as the templates see it."""
+
+    name: str
+    sensitive: bool = False
+
+
+def render_workspace(
+    *,
+    spec: TerraformStackSpec,
+    variables: Mapping[str, Any],
+    backend: str,
+    backend_config: Mapping[str, Any],
+    local_state_path: Path,
+    out_dir: Path,
+) -> RenderResult:
+    """Write the configuration for `spec` into `out_dir` (created if missing) and describe it.
+
+    `variables` are the values the run uses (the spec's merged with the workspace's); they are
+    written to `terraform.tfvars.json` only. Files written: `main.tf` (backend or `cloud` block,
+    `module "stack"`), `variables.tf`, `outputs.tf`, `terraform.tfvars.json`; existing files of
+    those names are overwritten, nothing else in `out_dir` is touched. Rendering the same inputs
+    twice gives byte-identical files.
+
+    Only `kind: generic` renders in this release; other kinds raise `errors.InvalidSpec`. See
+    `render_backend` for the backend settings and their errors.
+    """
+    if spec.kind is not ModuleKind.GENERIC:
+        raise errors.InvalidSpec(f"kind {spec.kind.value}: templates arrive in a later release")
+    source = spec.module_source or ""
+    interface = _module_interface(source)
+    root_variables = _root_variables(variables, interface, source)
+    outputs = _root_outputs(interface)
+    backend_block = render_backend(backend, backend_config, local_state_path=local_state_path)
+    main = _render(
+        "generic.tf.j2",
+        stack=spec.name,
+        backend_block=backend_block.rstrip("\n"),
+        module_source=source,
+        variables=[variable.name for variable in root_variables],
+    )
+    files = {"main.tf": main, **_shared_files(root_variables, outputs, variables)}
+    _write(out_dir, files)
+    return RenderResult(
+        out_dir=out_dir,
+        files=tuple(sorted(files)),
+        variables=tuple(variable.name for variable in root_variables),
+        sensitive_variables=tuple(v.name for v in root_variables if v.sensitive),
+        outputs=tuple(output.name for output in outputs),
+    )
+
+
+def _shared_files(
+    root_variables: tuple[_Named, ...], outputs: tuple[_Named, ...], values: Mapping[str, Any]
+) -> dict[str, str]:
+    """The files beside main.tf: root variables, outputs, and the values as JSON."""
+    return {
+        "variables.tf": _render("_variables.tf.j2", variables=root_variables),
+        "outputs.tf": _render("_outputs.tf.j2", outputs=outputs),
+        TFVARS_FILE: json.dumps(dict(values), indent=2, sort_keys=True) + "\n",
+    }
+
+
+def _module_interface(source: str) -> ModuleInterface | None:
+    """Scan a local module; `None` for registry, git and other addresses, which tfctl cannot
+    read before `terraform init` fetches them."""
+    if source.startswith(("./", "../")):
+        # A relative path would resolve against out_dir, not against the spec file.
+        raise errors.InvalidSpec(
+            f"module_source {hcl_string(source)}: a relative path cannot be rendered; "
+            "load the spec from its file (`load_spec_file`) so the path becomes absolute"
+        )
+    if not Path(source).is_absolute():
+        return None
+    return scan_module(Path(source))
+
+
+def _root_variables(
+    values: Mapping[str, Any], interface: ModuleInterface | None, source: str
+) -> tuple[_Named, ...]:
+    """Every variable with a value, plus every variable the module requires (so terraform
+    itself reports a missing one, and TF_VAR_<name> can supply it), with the module's
+    sensitivity."""
+    for name in values:
+        hcl_identifier(name)
+    if interface is None:
+        return tuple(_Named(name) for name in sorted(values))
+    undeclared = sorted(set(values) - interface.variables.keys())
+    if undeclared:
+        names = ", ".join(repr(name) for name in undeclared)
+        raise errors.InvalidSpec(
+            f"variable {names}: not declared by module {source}; "
+            f"it declares {', '.join(sorted(interface.variables)) or 'no variables'}"
+        )
+    required = {name for name, variable in interface.variables.items() if variable.required}
+    declared = sorted(values.keys() | required)
+    return tuple(_Named(hcl_identifier(n), interface.variables[n].sensitive) for n in declared)
+
+
+def _root_outputs(interface: ModuleInterface | None) -> tuple[_Named, ...]:
+    if interface is None:
+        return ()
+    outputs = sorted(interface.outputs.items())
+    return tuple(_Named(hcl_identifier(name), output.sensitive) for name, output in outputs)
+
+
+def _render(template: str, **context: Any) -> str:
+    return _environment().get_template(template).render(**context)
+
+
+@functools.cache
+def _environment() -> jinja2.Environment:
+    import jinja2
+
+    environment = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(templates_dir()),
+        undefined=jinja2.StrictUndefined,
+        autoescape=False,  # noqa: S701 - HCL, not HTML: strings go through the `hcl` filter
+        keep_trailing_newline=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    environment.filters["hcl"] = hcl_string
+    environment.filters["hcl_identifier"] = hcl_identifier
+    return environment
+
+
+def _write(out_dir: Path, files: Mapping[str, str]) -> None:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name, text in sorted(files.items()):
+        (out_dir / name).write_text(text, encoding="utf-8")
+    # Values may be secrets the user passed explicitly; keep them from other local users.
+    (out_dir / TFVARS_FILE).chmod(0o600)
