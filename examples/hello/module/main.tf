@@ -8,12 +8,11 @@ variable "greeting" {
 
 variable "output_file" {
   type        = string
-  default     = ""
-  description = "Where to write the greeting; defaults to hello.txt in the working directory."
+  description = "The absolute path of the file to write (set per workspace: --var output_file=...)."
 }
 
 locals {
-  file = var.output_file != "" ? var.output_file : "${abspath(path.root)}/hello.txt"
+  file = var.output_file
 }
 
 resource "terraform_data" "greeting" {

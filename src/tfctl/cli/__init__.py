@@ -1,7 +1,7 @@
 """The command line: thin Typer commands that parse, call one core function, and render.
 
 `main` is the console script. It answers `tfctl --version` before importing Typer, because
-scripts call it in loops; everything else goes through `tfctl.cli.main.run`.
+scripts call it in loops; everything else goes through `tfctl.cli.main.execute`.
 """
 
 from __future__ import annotations
@@ -17,6 +17,6 @@ def main(argv: list[str] | None = None) -> NoReturn:
 
         print(f"tfctl {__version__}")
         sys.exit(0)
-    from tfctl.cli.main import run
+    from tfctl.cli.main import execute
 
-    sys.exit(run(args))
+    sys.exit(execute(args))

@@ -40,7 +40,8 @@ def print_json(data: Any) -> None:
 def stdout_console() -> Console:
     from rich.console import Console
 
-    return Console(highlight=False, soft_wrap=True)
+    # Piped output is for grep and friends: never wrap table rows at 80 columns.
+    return Console(highlight=False, soft_wrap=True, width=None if sys.stdout.isatty() else 250)
 
 
 def stderr_console() -> Console:

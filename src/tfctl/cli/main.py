@@ -2,7 +2,7 @@
 
 Command modules import only typer at import time; services, SQLAlchemy and terraform are
 imported inside the commands, so `tfctl --help` and `tfctl --version` stay fast and open no
-database. `run()` is the only place an error becomes a message and an exit code.
+database. `execute()` is the only place an error becomes a message and an exit code.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from tfctl import __version__
-from tfctl.cli import db, doctor, stack, workspace
+from tfctl.cli import db, doctor, run, runs, stack, state, workspace
 from tfctl.cli.context import make_context
 
 app = typer.Typer(
@@ -33,8 +33,14 @@ app = typer.Typer(
 app.add_typer(stack.app, name="stack")
 app.add_typer(workspace.app, name="workspace")
 app.add_typer(db.app, name="db")
+app.add_typer(runs.app, name="runs")
+app.add_typer(state.app, name="state")
 app.command("init")(doctor.init)
 app.command("doctor")(doctor.doctor)
+app.command("plan")(run.plan)
+app.command("apply")(run.apply)
+app.command("destroy")(run.destroy)
+app.command("refresh")(run.refresh)
 
 
 def _print_version(value: bool) -> None:
@@ -59,7 +65,7 @@ def root(
     ctx.obj = make_context()
 
 
-def run(args: list[str]) -> int:
+def execute(args: list[str]) -> int:
     """Run the CLI; returns DESIGN.md's exit code: 0 ok, 1 failed, 2 bad input,
     3 blocked by policy, 4 cancelled or halted."""
     debug = "--debug" in args or os.environ.get("TFCTL_DEBUG", "") not in ("", "0")

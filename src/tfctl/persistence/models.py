@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Column, Index, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Column, Index, Integer, String, Text, UniqueConstraint
 from sqlmodel import Field, SQLModel
 
 from tfctl.persistence.types import JsonDocument, UTCDateTime, utcnow
@@ -106,6 +106,7 @@ class Run(SQLModel, table=True):
     halt_reason: str | None = Field(default=None, sa_column=Column(Text, nullable=True))
     halted_by: str | None = Field(default=None, max_length=255)
     worker: str | None = Field(default=None, max_length=255)
+    work_dir: str | None = Field(default=None, max_length=1024)
     experiment_id: str | None = Field(
         default=None, sa_column=Column(String(255), nullable=True, index=True)
     )
@@ -116,3 +117,47 @@ class Run(SQLModel, table=True):
     started_at: datetime | None = _when(nullable=True)
     finished_at: datetime | None = _when(nullable=True)
     heartbeat_at: datetime | None = _when(nullable=True)
+
+
+class RunLog(SQLModel, table=True):
+    """One line of a run's output, so any machine can follow the log (`runs logs --follow`)."""
+
+    __tablename__ = "run_logs"
+    __table_args__ = (UniqueConstraint("run_id", "seq", name="uq_run_logs_run_seq"),)
+
+    id: int | None = Field(
+        default=None,
+        sa_column=Column(
+            BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+        ),
+    )
+    run_id: str = Field(foreign_key="runs.id", max_length=40, ondelete="CASCADE")
+    seq: int
+    stream: str = Field(max_length=8)
+    line: str = Field(sa_column=Column(Text, nullable=False))
+    created_at: datetime = _when()
+
+
+class StateVersion(SQLModel, table=True):
+    """A snapshot of a workspace's state after a run: identity and shape, never raw values.
+
+    Sensitive output values are redacted before they reach this row; the raw state (which
+    holds secrets in clear text) stays in the backend.
+    """
+
+    __tablename__ = "state_versions"
+    __table_args__ = (Index("ix_state_versions_workspace_created", "workspace_id", "created_at"),)
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(foreign_key="workspaces.id", max_length=40)
+    run_id: str | None = Field(default=None, foreign_key="runs.id", max_length=40, index=True)
+    serial: int
+    lineage: str = Field(max_length=64)
+    sha256: str = Field(max_length=64)
+    terraform_version: str | None = Field(default=None, max_length=32)
+    resource_count: int
+    resources: list[str] = Field(
+        default_factory=list, sa_column=Column(JsonDocument, nullable=False)
+    )
+    outputs: dict[str, Any] = _json()
+    created_at: datetime = _when()

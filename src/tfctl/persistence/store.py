@@ -169,3 +169,17 @@ def get_stack_by_id(*, session: Session, stack_id: str) -> Stack:
     if stack is None:  # only possible if the store was edited by hand
         raise errors.StackNotFound(f"no stack with id '{stack_id}'")
     return stack
+
+
+def get_workspace_by_id(*, session: Session, workspace_id: str) -> Workspace:
+    workspace = session.get(Workspace, workspace_id)
+    if workspace is None:  # only possible if the store was edited by hand
+        raise errors.WorkspaceNotFound(f"no workspace with id '{workspace_id}'")
+    return workspace
+
+
+def get_spec_version_by_id(*, session: Session, version_id: str) -> SpecVersion:
+    row = session.get(SpecVersion, version_id)
+    if row is None:  # only possible if the store was edited by hand
+        raise errors.SpecVersionNotFound(f"no spec version with id '{version_id}'")
+    return row

@@ -1,0 +1,264 @@
+"""`tfctl plan | apply | destroy | refresh`: run terraform on a workspace.
+
+A plan waits for approval; apply applies exactly an approved plan. In a terminal the plan is
+shown and confirmed; without one (CI) `--auto-approve` is required, and destroy also needs
+`--confirm WORKSPACE`.
+"""
+
+from __future__ import annotations
+
+import sys
+from typing import TYPE_CHECKING, Annotated
+
+import typer
+
+from tfctl.cli.context import JSON_OPTION, app_context, print_json
+
+if TYPE_CHECKING:
+    from tfctl.cli.progress import PlainObserver
+    from tfctl.runs import RunView
+    from tfctl.runtime import Labels, TerraformRuntime
+
+Workspace = Annotated[str, typer.Argument(help="The workspace.", show_default=False)]
+Json = Annotated[bool, JSON_OPTION]
+AutoApprove = Annotated[
+    bool, typer.Option("--auto-approve", help="Do not ask for confirmation (required in CI).")
+]
+ExperimentId = Annotated[
+    str | None, typer.Option("--experiment-id", help="Label the run with an experiment id.")
+]
+TestId = Annotated[str | None, typer.Option("--test-id", help="Label the run with a test id.")]
+
+
+def _runtime(ctx: typer.Context, *, as_json: bool) -> tuple[TerraformRuntime, PlainObserver]:
+    from tfctl.cli.progress import make_observer
+    from tfctl.runtime import TerraformRuntime
+
+    observer = make_observer()
+    return TerraformRuntime(app_context(ctx), observer=observer), observer
+
+
+def _labels(experiment_id: str | None, test_id: str | None) -> Labels:
+    from tfctl.runtime import Labels
+
+    return Labels(experiment_id=experiment_id, test_id=test_id)
+
+
+def plan(
+    ctx: typer.Context,
+    workspace: Workspace,
+    destroy: Annotated[bool, typer.Option("--destroy", help="Plan to destroy everything.")] = False,
+    refresh_only: Annotated[
+        bool, typer.Option("--refresh-only", help="Plan only to update state to match reality.")
+    ] = False,
+    detailed_exitcode: Annotated[
+        bool,
+        typer.Option(
+            "--detailed-exitcode",
+            help="Exit 0 when there are no changes, 2 when there are, 1 on any failure.",
+        ),
+    ] = False,
+    as_json: Json = False,
+    experiment_id: ExperimentId = None,
+    test_id: TestId = None,
+) -> None:
+    """Plan a workspace; the plan then awaits approval (`tfctl apply`)."""
+    from tfctl import errors
+    from tfctl.persistence.kinds import PlanMode
+
+    if destroy and refresh_only:
+        raise errors.InvalidInput("--destroy and --refresh-only cannot be combined")
+    mode = (
+        PlanMode.DESTROY
+        if destroy
+        else (PlanMode.REFRESH_ONLY if refresh_only else PlanMode.NORMAL)
+    )
+    runtime, _ = _runtime(ctx, as_json=as_json)
+    try:
+        run = runtime.plan(workspace, mode=mode, labels=_labels(experiment_id, test_id))
+    except errors.TfctlError as exc:
+        if detailed_exitcode:  # terraform's convention: every failure is 1
+            raise errors.TfctlError(exc.message) from exc
+        raise
+    _report_plan(run, as_json=as_json)
+    if detailed_exitcode and run.has_changes:
+        raise typer.Exit(2)
+
+
+def apply(
+    ctx: typer.Context,
+    workspace: Workspace,
+    run: Annotated[
+        str | None,
+        typer.Option(
+            "--run", help="The plan run to apply (default: the pending plan, else a new one)."
+        ),
+    ] = None,
+    auto_approve: AutoApprove = False,
+    as_json: Json = False,
+    experiment_id: ExperimentId = None,
+    test_id: TestId = None,
+) -> None:
+    """Apply an approved plan exactly, and record the resulting state.
+
+    Without --run, applies the workspace's pending plan; if there is none, plans first.
+    """
+    _require_approval_path(auto_approve)
+    runtime, observer = _runtime(ctx, as_json=as_json)
+    labels = _labels(experiment_id, test_id)
+    plan_run = _plan_to_apply(runtime, workspace, run, labels, as_json=as_json)
+    if plan_run is None:
+        return
+    _confirm(plan_run, auto_approve=auto_approve, as_json=as_json)
+    _apply(runtime, observer, plan_run, labels, as_json=as_json)
+
+
+def destroy(
+    ctx: typer.Context,
+    workspace: Workspace,
+    auto_approve: AutoApprove = False,
+    confirm: Annotated[
+        str | None,
+        typer.Option("--confirm", help="The workspace's name, typed again (required in CI)."),
+    ] = None,
+    as_json: Json = False,
+    experiment_id: ExperimentId = None,
+    test_id: TestId = None,
+) -> None:
+    """Destroy everything a workspace manages: a destroy plan, then its apply.
+
+    In a terminal you type the workspace's name; in CI pass --auto-approve --confirm NAME.
+    """
+    from tfctl import errors
+    from tfctl.persistence.kinds import PlanMode
+
+    if auto_approve and confirm != workspace:
+        raise errors.InvalidInput(
+            f"destroy with --auto-approve also needs --confirm {workspace} (the workspace's name)"
+        )
+    if not auto_approve and not _can_prompt():
+        raise errors.InvalidInput(
+            f"no terminal to confirm in; pass --auto-approve --confirm {workspace}"
+        )
+    runtime, observer = _runtime(ctx, as_json=as_json)
+    labels = _labels(experiment_id, test_id)
+    plan_run = runtime.plan(workspace, mode=PlanMode.DESTROY, labels=labels)
+    if not _show_plan(plan_run, as_json=as_json):
+        return
+    if not auto_approve:
+        typed = typer.prompt(f"Type the workspace name ({workspace}) to destroy it", err=True)
+        if typed != workspace:
+            raise errors.Cancelled(f"'{typed}' is not '{workspace}'; nothing was destroyed")
+    _apply(runtime, observer, plan_run, labels, as_json=as_json)
+
+
+def refresh(
+    ctx: typer.Context,
+    workspace: Workspace,
+    auto_approve: AutoApprove = False,
+    as_json: Json = False,
+    experiment_id: ExperimentId = None,
+    test_id: TestId = None,
+) -> None:
+    """Update the recorded state to match reality (a refresh-only plan, then its apply),
+    reporting drift and recording a state version."""
+    from tfctl.persistence.kinds import PlanMode
+
+    _require_approval_path(auto_approve)
+    runtime, observer = _runtime(ctx, as_json=as_json)
+    labels = _labels(experiment_id, test_id)
+    plan_run = runtime.plan(workspace, mode=PlanMode.REFRESH_ONLY, labels=labels)
+    if not _show_plan(plan_run, as_json=as_json):
+        return
+    _confirm(plan_run, auto_approve=auto_approve, as_json=as_json)
+    _apply(runtime, observer, plan_run, labels, as_json=as_json)
+
+
+# --- shared steps ----------------------------------------------------------------------------
+
+
+def _plan_to_apply(
+    runtime: TerraformRuntime, workspace: str, run_id: str | None, labels: Labels, *, as_json: bool
+) -> RunView | None:
+    from tfctl.cli.context import note
+
+    if run_id is not None or runtime.has_pending_plan(workspace):
+        plan_run = runtime.applicable_plan(workspace, run_id)
+        planned = f"{plan_run.created_at:%Y-%m-%d %H:%M:%S}Z"
+        note(f"applying plan {plan_run.id} (planned by {plan_run.actor} at {planned})")
+        return plan_run
+    plan_run = runtime.plan(workspace, labels=labels)
+    return plan_run if _show_plan(plan_run, as_json=as_json) else None
+
+
+def _show_plan(plan_run: RunView, *, as_json: bool) -> bool:
+    """Report a fresh plan; False when there is nothing to apply."""
+    if plan_run.has_changes:
+        return True
+    _report_plan(plan_run, as_json=as_json)
+    return False
+
+
+def _require_approval_path(auto_approve: bool) -> None:
+    """Refuse up front, before any terraform runs, when nobody could approve the plan."""
+    from tfctl import errors
+
+    if not auto_approve and not _can_prompt():
+        raise errors.InvalidInput(
+            "no terminal to confirm in; review the plan (`tfctl plan`, `tfctl runs show`) "
+            "and pass --auto-approve"
+        )
+
+
+def _confirm(plan_run: RunView, *, auto_approve: bool, as_json: bool) -> None:
+    from tfctl import errors
+    from tfctl.cli.context import stderr_console
+    from tfctl.cli.progress import print_summary
+
+    if auto_approve:
+        return
+    console = stderr_console()
+    print_summary(console, plan_run.summary)
+    if not typer.confirm(f"Apply plan {plan_run.id} to {plan_run.workspace}?", err=True):
+        raise errors.Cancelled(f"not applied; plan {plan_run.id} still awaits approval")
+
+
+def _apply(
+    runtime: TerraformRuntime,
+    observer: PlainObserver,
+    plan_run: RunView,
+    labels: Labels,
+    *,
+    as_json: bool,
+) -> None:
+    counts = plan_run.summary or {}
+    observer.expect(
+        sum(counts.get(k, 0) for k in ("add", "change", "destroy")) + 2 * counts.get("replace", 0)
+    )
+    applied = runtime.apply(plan_run.workspace, plan_run_id=plan_run.id, labels=labels)
+    if as_json:
+        print_json(applied.to_dict())
+        return
+    print(f"{applied.workspace}: {applied.status} (run {applied.id}, plan {plan_run.id})")
+
+
+def _report_plan(run: RunView, *, as_json: bool) -> None:
+    from tfctl.cli.context import stdout_console
+    from tfctl.cli.progress import print_summary
+
+    if as_json:
+        print_json(run.to_dict())
+        return
+    if not run.has_changes:
+        print(f"{run.workspace}: no changes (run {run.id})")
+        return
+    print_summary(stdout_console(), run.summary)
+    print(
+        f"{run.workspace}: plan {run.id} awaits approval; `tfctl apply {run.workspace}` applies it"
+    )
+
+
+def _can_prompt() -> bool:
+    from tfctl.cli.progress import interactive
+
+    return sys.stdin.isatty() and interactive()

@@ -1,0 +1,116 @@
+"""`tfctl runs`: what ran, what is running, and its logs."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+
+from tfctl.cli.context import JSON_OPTION, app_context, print_json, stdout_console, table
+
+app = typer.Typer(
+    help="Runs: list, show, follow logs, discard plans, cancel.", no_args_is_help=True
+)
+
+RunId = Annotated[
+    str, typer.Argument(help="A run id (or a unique prefix of one).", show_default=False)
+]
+Json = Annotated[bool, JSON_OPTION]
+
+
+@app.command("list")
+def list_(
+    ctx: typer.Context,
+    workspace: Annotated[
+        str | None, typer.Option("--workspace", "-w", help="Only this workspace.")
+    ] = None,
+    status: Annotated[
+        list[str] | None,
+        typer.Option("--status", "-s", help="Only runs in this status (repeatable)."),
+    ] = None,
+    limit: Annotated[int, typer.Option(help="At most this many runs, newest first.")] = 50,
+    as_json: Json = False,
+) -> None:
+    """List runs, newest first."""
+    from tfctl.runs import list_runs
+
+    views = list_runs(app_context(ctx).store, workspace=workspace, status=status, limit=limit)
+    if as_json:
+        print_json([run.to_dict() for run in views])
+        return
+    out = table("ID", "WORKSPACE", "OPERATION", "STATUS", "ACTOR", "CREATED", "CHANGES")
+    for run in views:
+        counts = run.summary or {}
+        changes = " ".join(
+            f"{k[0]}{counts[k]}" for k in ("add", "change", "destroy", "replace") if counts.get(k)
+        )
+        operation = (
+            run.operation if run.plan_mode == "normal" else f"{run.operation} ({run.plan_mode})"
+        )
+        out.add_row(
+            run.id, run.workspace, operation, run.status + (" (halted)" if run.halted else ""),
+            run.actor, run.created_at.strftime("%Y-%m-%d %H:%M:%S"), changes or "-",
+        )  # fmt: skip
+    stdout_console().print(out)
+
+
+@app.command()
+def show(ctx: typer.Context, run_id: RunId, as_json: Json = False) -> None:
+    """Show a run: status, who ran it where, its plan summary."""
+    from tfctl.cli.progress import print_summary
+    from tfctl.runs import show_run
+
+    run = show_run(app_context(ctx).store, run_id)
+    if as_json:
+        print_json(run.to_dict())
+        return
+    fields = [
+        ("run", run.id), ("workspace", run.workspace),
+        ("operation", f"{run.operation} ({run.plan_mode})"),
+        ("status", run.status + (" (halted)" if run.halted else "")), ("parent", run.parent_run_id),
+        ("actor", f"{run.actor} on {run.host}"), ("terraform", run.terraform_version),
+        ("created", run.created_at.isoformat()),
+        ("finished", run.finished_at.isoformat() if run.finished_at else None),
+        ("exit code", run.exit_code), ("plan sha256", run.plan_sha256), ("message", run.message),
+        ("experiment", run.experiment_id), ("test", run.test_id),
+    ]  # fmt: skip
+    for label, value in fields:
+        if value is not None:
+            print(f"{label + ':':<13}{value}")
+    if run.summary:
+        print_summary(stdout_console(), run.summary)
+
+
+@app.command()
+def logs(
+    ctx: typer.Context,
+    run_id: RunId,
+    follow: Annotated[
+        bool, typer.Option("--follow", "-f", help="Keep printing until the run ends.")
+    ] = False,
+) -> None:
+    """Print a run's log from the job store (from any machine that shares it)."""
+    from tfctl.runs import follow_logs
+
+    for _stream, line in follow_logs(app_context(ctx).store, run_id, follow=follow):
+        print(line, flush=True)
+
+
+@app.command()
+def discard(ctx: typer.Context, run_id: RunId, as_json: Json = False) -> None:
+    """Discard a plan that awaits approval; it can never be applied afterwards."""
+    from tfctl.runs import discard as discard_run
+
+    app_ctx = app_context(ctx)
+    run = discard_run(app_ctx.store, run_id, actor=app_ctx.actor)
+    print_json(run.to_dict()) if as_json else print(f"run {run.id}: {run.status}")
+
+
+@app.command()
+def cancel(ctx: typer.Context, run_id: RunId, as_json: Json = False) -> None:
+    """Cancel a queued, running or awaiting run; a running terraform is interrupted gracefully."""
+    from tfctl.runs import cancel as cancel_run
+
+    app_ctx = app_context(ctx)
+    run = cancel_run(app_ctx.store, run_id, actor=app_ctx.actor)
+    print_json(run.to_dict()) if as_json else print(f"run {run.id}: {run.status}")

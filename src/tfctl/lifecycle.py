@@ -1,0 +1,48 @@
+"""The run state machine: the one place that says which status may follow which.
+
+Every status change goes through `persistence.runs.transition`, a conditional UPDATE that
+succeeds only from an allowed predecessor. Two processes racing to finish, cancel or halt
+one run can therefore never produce an illegal sequence: the loser's update matches no row.
+"""
+
+from __future__ import annotations
+
+from tfctl.persistence.kinds import RunStatus
+
+S = RunStatus
+
+#: status → the statuses it may move to.
+TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
+    S.QUEUED: frozenset({S.RUNNING, S.CANCELLED, S.ERRORED}),
+    # A plan run ends awaiting approval or with no changes; an apply run ends applied.
+    S.RUNNING: frozenset({S.AWAITING_APPROVAL, S.NO_CHANGES, S.APPLIED, S.ERRORED, S.CANCELLED}),
+    # A plan whose apply failed is spent (the state moved under it): it ends errored.
+    S.AWAITING_APPROVAL: frozenset({S.APPLIED, S.DISCARDED, S.SUPERSEDED, S.CANCELLED, S.ERRORED}),
+}
+
+TERMINAL: frozenset[RunStatus] = frozenset(set(RunStatus) - set(TRANSITIONS))
+
+#: Statuses in which a run holds or waits for its workspace (halt and cancel stop these).
+ACTIVE: frozenset[RunStatus] = frozenset({S.QUEUED, S.RUNNING})
+
+
+def predecessors(target: RunStatus) -> frozenset[RunStatus]:
+    """The statuses from which a run may move to `target`."""
+    return frozenset(source for source, targets in TRANSITIONS.items() if target in targets)
+
+
+def can_move(source: RunStatus, target: RunStatus) -> bool:
+    return target in TRANSITIONS.get(source, frozenset())
+
+
+#: Why an apply of a plan in this status is refused, and what to do instead.
+NOT_APPLICABLE: dict[RunStatus, str] = {
+    S.QUEUED: "it has not run yet; wait for it (`tfctl runs logs {id} --follow`)",
+    S.RUNNING: "it is still planning; wait for it (`tfctl runs logs {id} --follow`)",
+    S.NO_CHANGES: "it found nothing to change",
+    S.APPLIED: "it was already applied",
+    S.DISCARDED: "it was discarded; run `tfctl plan {workspace}` again",
+    S.SUPERSEDED: "a newer plan of {workspace} replaced it; apply that one or plan again",
+    S.ERRORED: "it failed{reason}; run `tfctl plan {workspace}` again",
+    S.CANCELLED: "it was cancelled{reason}; run `tfctl plan {workspace}` again",
+}

@@ -1,0 +1,208 @@
+"""Keyword-only store functions for runs, their logs, workspace locks and state versions.
+
+Status changes and lock changes are conditional UPDATEs, so concurrent processes (a halt in
+another terminal, a second worker) resolve by the database, not by luck.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import and_, or_, update
+from sqlmodel import Session, col, func, select
+
+from tfctl import errors
+from tfctl.lifecycle import predecessors
+from tfctl.persistence.ids import new_id
+from tfctl.persistence.kinds import RunStatus
+from tfctl.persistence.models import Run, RunLog, StateVersion, Workspace
+from tfctl.persistence.types import utcnow
+
+
+def create_run(*, session: Session, **fields: Any) -> Run:
+    """Insert a run; `fields` are `Run` columns (status, operation, workspace_id, ...)."""
+    run = Run(id=new_id("run"), **fields)
+    session.add(run)
+    session.flush()
+    return run
+
+
+def get_run(*, session: Session, run_id: str) -> Run:
+    """The run with id `run_id`, or the one run whose id starts with it (at least 6 chars)."""
+    run = session.get(Run, run_id)
+    if run is not None:
+        return run
+    if len(run_id) >= 6:
+        matches = session.exec(select(Run).where(col(Run.id).startswith(run_id)).limit(2)).all()
+        if len(matches) == 1:
+            return matches[0]
+        if len(matches) > 1:
+            raise errors.RunNotFound(f"run id '{run_id}' is ambiguous; give more characters")
+    raise errors.RunNotFound(f"no run '{run_id}'; `tfctl runs list` shows the runs")
+
+
+def transition(*, session: Session, run_id: str, to: RunStatus, **fields: Any) -> bool:
+    """Move the run to `to` if its current status allows it; set `fields` with it.
+
+    Returns False (and changes nothing) when the run is no longer in a status that may move
+    to `to`, e.g. because another process cancelled it first.
+    """
+    allowed = [status.value for status in predecessors(to)]
+    statement = (
+        update(Run)
+        .where(col(Run.id) == run_id, col(Run.status).in_(allowed))
+        .values(status=to.value, **fields)
+    )
+    return bool(session.exec(statement).rowcount)
+
+
+def runs_in_status(
+    *, session: Session, statuses: Iterable[RunStatus], workspace_id: str | None = None
+) -> list[Run]:
+    query = select(Run).where(col(Run.status).in_([s.value for s in statuses]))
+    if workspace_id is not None:
+        query = query.where(Run.workspace_id == workspace_id)
+    return list(session.exec(query.order_by(col(Run.created_at))).all())
+
+
+def list_runs(
+    *,
+    session: Session,
+    workspace_id: str | None = None,
+    statuses: Sequence[str] = (),
+    limit: int = 50,
+) -> list[tuple[Run, str]]:
+    """Newest first, with each run's workspace name."""
+    query = select(Run, Workspace.name).join(Workspace, col(Workspace.id) == Run.workspace_id)
+    if workspace_id is not None:
+        query = query.where(Run.workspace_id == workspace_id)
+    if statuses:
+        query = query.where(col(Run.status).in_(list(statuses)))
+    query = query.order_by(col(Run.created_at).desc(), col(Run.id).desc()).limit(limit)
+    return [(run, name) for run, name in session.exec(query).all()]
+
+
+def children(*, session: Session, run_id: str) -> list[Run]:
+    query = select(Run).where(Run.parent_run_id == run_id).order_by(col(Run.created_at))
+    return list(session.exec(query).all())
+
+
+def acquire_workspace(*, session: Session, workspace_id: str, run_id: str) -> str | None:
+    """Take the workspace for `run_id`; returns None on success, else the holder's run id."""
+    statement = (
+        update(Workspace)
+        .where(col(Workspace.id) == workspace_id, col(Workspace.locked_by_run_id).is_(None))
+        .values(locked_by_run_id=run_id, updated_at=utcnow())
+    )
+    if session.exec(statement).rowcount:
+        return None
+    holder = session.get(Workspace, workspace_id, populate_existing=True)
+    return holder.locked_by_run_id if holder is not None else None
+
+
+def release_workspace(*, session: Session, workspace_id: str, run_id: str) -> None:
+    """Free the workspace if `run_id` holds it (never another run's lock)."""
+    statement = (
+        update(Workspace)
+        .where(col(Workspace.id) == workspace_id, col(Workspace.locked_by_run_id) == run_id)
+        .values(locked_by_run_id=None, updated_at=utcnow())
+    )
+    session.exec(statement)
+
+
+def heartbeat(*, session: Session, run_id: str, at: datetime) -> None:
+    statement = update(Run).where(col(Run.id) == run_id).values(heartbeat_at=at)
+    session.exec(statement)
+
+
+def supersede_older_plans(*, session: Session, workspace_id: str, newer_run_id: str) -> int:
+    """Mark the workspace's other awaiting plans superseded by `newer_run_id`."""
+    statement = (
+        update(Run)
+        .where(
+            col(Run.workspace_id) == workspace_id,
+            col(Run.status) == RunStatus.AWAITING_APPROVAL.value,
+            col(Run.id) != newer_run_id,
+        )
+        .values(
+            status=RunStatus.SUPERSEDED.value,
+            message=f"superseded by the newer plan {newer_run_id}",
+        )
+    )
+    return int(session.exec(statement).rowcount)
+
+
+def latest_plan(*, session: Session, workspace_id: str) -> Run | None:
+    """The workspace's newest plan run that got as far as a plan (any outcome)."""
+    query = (
+        select(Run)
+        .where(Run.workspace_id == workspace_id, Run.operation == "plan")
+        .where(col(Run.status).not_in([RunStatus.QUEUED.value, RunStatus.RUNNING.value]))
+        .order_by(col(Run.created_at).desc(), col(Run.id).desc())
+        .limit(1)
+    )
+    return session.exec(query).first()
+
+
+def append_logs(*, session: Session, run_id: str, lines: Sequence[tuple[int, str, str]]) -> None:
+    """Store `(seq, stream, line)` rows of a run's output."""
+    now = utcnow()
+    session.add_all(
+        RunLog(run_id=run_id, seq=seq, stream=stream, line=line, created_at=now)
+        for seq, stream, line in lines
+    )
+
+
+def read_logs(
+    *, session: Session, run_id: str, after_seq: int = 0, limit: int = 5000
+) -> list[RunLog]:
+    query = (
+        select(RunLog)
+        .where(RunLog.run_id == run_id, col(RunLog.seq) > after_seq)
+        .order_by(col(RunLog.seq))
+        .limit(limit)
+    )
+    return list(session.exec(query).all())
+
+
+def record_state_version(*, session: Session, **fields: Any) -> StateVersion:
+    row = StateVersion(id=new_id("sv"), **fields)
+    session.add(row)
+    session.flush()
+    return row
+
+
+def state_versions(
+    *, session: Session, workspace_id: str, serial: int | None = None, limit: int = 50
+) -> list[StateVersion]:
+    """Newest first; with `serial`, only the versions at that serial."""
+    query = select(StateVersion).where(StateVersion.workspace_id == workspace_id)
+    if serial is not None:
+        query = query.where(StateVersion.serial == serial)
+    query = query.order_by(col(StateVersion.created_at).desc(), col(StateVersion.id).desc())
+    return list(session.exec(query.limit(limit)).all())
+
+
+def stale_holders(*, session: Session, older_than: datetime) -> list[Run]:
+    """Running runs whose heartbeat stopped before `older_than` (their process is gone)."""
+    query = select(Run).where(
+        col(Run.status) == RunStatus.RUNNING.value,
+        or_(
+            col(Run.heartbeat_at) < older_than,
+            and_(col(Run.heartbeat_at).is_(None), col(Run.started_at) < older_than),
+        ),
+    )
+    return list(session.exec(query).all())
+
+
+def count_runs(*, session: Session) -> int:
+    return int(session.exec(select(func.count()).select_from(Run)).one())
+
+
+def update_run(*, session: Session, run_id: str, **fields: Any) -> None:
+    """Set columns of a run without touching its status (e.g. a cancelled run's exit code)."""
+    fields.pop("status", None)
+    if fields:
+        session.exec(update(Run).where(col(Run.id) == run_id).values(**fields))
