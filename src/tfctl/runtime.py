@@ -37,8 +37,6 @@ if TYPE_CHECKING:
     from tfctl.terraform.runner import TerraformExecutor
 
 PLAN_FILE = "tfplan.binary"
-#: A running run whose heartbeat is older than this lost its process; its workspace is freed.
-STALE_AFTER = timedelta(seconds=30)
 
 
 class RunObserver(Protocol):
@@ -185,7 +183,7 @@ class TerraformRuntime:
         return self._executor
 
     def run_dir(self, run_id: str) -> Path:
-        return self.ctx.settings.home.expanduser() / "runs" / run_id
+        return self.ctx.settings.runs_dir / run_id
 
     def state_path(self, workspace: str) -> Path:
         return self.ctx.settings.home.expanduser() / "workspaces" / workspace / "terraform.tfstate"
@@ -249,10 +247,11 @@ class TerraformRuntime:
     def _release_if_stale(self, session: Session, ws: Workspace, holder: Run) -> bool:
         """Free a lock whose run ended or whose process stopped heartbeating."""
         beat = holder.heartbeat_at or holder.started_at
+        stale_after = timedelta(seconds=self.ctx.settings.heartbeat_timeout)
         if (
             holder.status == RunStatus.RUNNING
             and beat is not None
-            and utcnow() - beat < STALE_AFTER
+            and utcnow() - beat < stale_after
         ):
             return False
         if holder.status == RunStatus.RUNNING:

@@ -37,7 +37,13 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
         "TFCTL_TERRAFORM_PLUGIN_CACHE_DIR",
         "ALPHASWARM_TERRAFORM_PLUGIN_CACHE_DIR",
     ),
+    "work_dir": ("TFCTL_WORK_DIR",),
+    "heartbeat_timeout": ("TFCTL_HEARTBEAT_TIMEOUT",),
+    "artifact_key": ("TFCTL_ARTIFACT_KEY",),
 }
+
+#: Settings whose values are secrets: reported as set or not, never shown.
+SECRET_SETTINGS = frozenset({"artifact_key"})
 
 
 def _env(field: str) -> Any:
@@ -67,6 +73,14 @@ class Settings(BaseSettings):
     terraform_plugin_cache_dir: Path | None = Field(
         default=None, validation_alias=_env("terraform_plugin_cache_dir")
     )
+    work_dir: Path | None = Field(default=None, validation_alias=_env("work_dir"))
+    heartbeat_timeout: float = Field(default=30.0, gt=0, validation_alias=_env("heartbeat_timeout"))
+    artifact_key: str | None = Field(default=None, validation_alias=_env("artifact_key"))
+
+    @property
+    def runs_dir(self) -> Path:
+        """Where run directories go: `TFCTL_WORK_DIR`, else `runs/` in the home."""
+        return (self.work_dir or self.home / "runs").expanduser()
 
     @property
     def store_url(self) -> str:
@@ -111,6 +125,8 @@ def describe_settings(settings: Settings) -> list[SettingReport]:
         found = next((name for name in names if os.environ.get(name)), None)
         value = getattr(settings, field)
         shown = None if value is None else mask_url_password(str(value))
+        if field in SECRET_SETTINGS and value is not None:
+            shown = "(set)"
         source = f"env {found}" if found else "default"
         reports.append(SettingReport(field, names[0], shown, source))
     return reports

@@ -10,7 +10,16 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import BigInteger, Column, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Index,
+    Integer,
+    LargeBinary,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlmodel import Field, SQLModel
 
 from tfctl.persistence.types import JsonDocument, UTCDateTime, utcnow
@@ -107,6 +116,7 @@ class Run(SQLModel, table=True):
     halted_by: str | None = Field(default=None, max_length=255)
     worker: str | None = Field(default=None, max_length=255)
     work_dir: str | None = Field(default=None, max_length=1024)
+    auto_apply: bool = False
     experiment_id: str | None = Field(
         default=None, sa_column=Column(String(255), nullable=True, index=True)
     )
@@ -160,4 +170,40 @@ class StateVersion(SQLModel, table=True):
         default_factory=list, sa_column=Column(JsonDocument, nullable=False)
     )
     outputs: dict[str, Any] = _json()
+    created_at: datetime = _when()
+
+
+class Worker(SQLModel, table=True):
+    """A `tfctl worker` process: who it is, where, and whether it is alive (its heartbeat)."""
+
+    __tablename__ = "workers"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=255)
+    host: str = Field(max_length=255)
+    pid: int
+    concurrency: int = 1
+    status: str = Field(default="running", max_length=16)
+    runs_done: int = 0
+    started_at: datetime = _when()
+    heartbeat_at: datetime | None = _when(nullable=True, index=True)
+    stopped_at: datetime | None = _when(nullable=True)
+
+
+class RunArtifact(SQLModel, table=True):
+    """What an apply needs of a plan's working directory, so another machine can apply it:
+    the plan file and rendered configuration (not `.terraform/`, which `init` recreates).
+
+    Plan files carry variable values in clear text; when the plan has sensitive values the
+    archive is encrypted with TFCTL_ARTIFACT_KEY, or not stored at all.
+    """
+
+    __tablename__ = "run_artifacts"
+
+    run_id: str = Field(foreign_key="runs.id", primary_key=True, max_length=40, ondelete="CASCADE")
+    name: str = Field(primary_key=True, max_length=64)
+    encrypted: bool = False
+    sha256: str = Field(max_length=64)
+    size: int
+    content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = _when()

@@ -24,7 +24,11 @@ if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
 #: Every migration, oldest first. Keep equal to migrations/versions (tests check).
-REVISIONS: tuple[str, ...] = ("0001_foundation", "0002_run_logs_state_versions")
+REVISIONS: tuple[str, ...] = (
+    "0001_foundation",
+    "0002_run_logs_state_versions",
+    "0003_workers_artifacts",
+)
 HEAD = REVISIONS[-1]
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 _PG_MIGRATION_LOCK = 0x7466_6374_6C  # an arbitrary advisory-lock key: "tfctl"
