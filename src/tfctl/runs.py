@@ -35,12 +35,14 @@ class RunView:
     spec_version_id: str | None
     actor: str
     host: str
+    worker: str | None
     terraform_version: str | None
     exit_code: int | None
     message: str | None
     plan_sha256: str | None
     summary: dict[str, Any] | None
     policy_results: dict[str, Any] | None
+    auto_apply: bool
     halted: bool
     halt_reason: str | None
     halted_by: str | None
@@ -165,3 +167,54 @@ def _end(db: Store, run_id: str, to: RunStatus, message: str) -> RunView:
                 + f" can be {to.value}"
             )
     return show_run(db, run.id)
+
+
+def cancel_worker_runs(db: Store, *, worker: str, reason: str) -> list[str]:
+    """Cancel the runs `worker` is executing (it is stopping); their processes notice and
+    interrupt terraform gracefully."""
+    with db.write() as session:
+        running = run_store.runs_in_status(session=session, statuses=[RunStatus.RUNNING])
+        cancelled = [
+            run.id
+            for run in running
+            if run.worker == worker
+            and run_store.transition(
+                session=session, run_id=run.id, to=RunStatus.CANCELLED, message=reason
+            )
+        ]
+    return cancelled
+
+
+def waiting_for(db: Store, views: list[RunView], *, heartbeat_timeout: float) -> dict[str, str]:
+    """For each queued run in `views`, what it waits for: the run holding its workspace, an
+    earlier queued run of the same workspace, or a worker."""
+    from datetime import timedelta
+
+    from tfctl.persistence.workers import live_workers
+
+    queued = [v for v in views if v.status == RunStatus.QUEUED]
+    if not queued:
+        return {}
+    since = utcnow() - timedelta(seconds=heartbeat_timeout)
+    reasons = {}
+    with db.read() as session:
+        workers = live_workers(session=session, since=since)
+        for run in queued:
+            reasons[run.id] = _wait_reason(session, run, alive=bool(workers))
+    return reasons
+
+
+def _wait_reason(session: Session, run: RunView, *, alive: bool) -> str:
+    workspace = store.get_workspace(session=session, name=run.workspace)
+    if workspace.locked_by_run_id and workspace.locked_by_run_id != run.id:
+        return f"workspace {run.workspace} (held by run {workspace.locked_by_run_id})"
+    earlier = [
+        r.id
+        for r in run_store.runs_in_status(
+            session=session, statuses=[RunStatus.QUEUED], workspace_id=workspace.id
+        )
+        if r.id < run.id
+    ]
+    if earlier:
+        return f"run {earlier[0]} (queued earlier for {run.workspace})"
+    return "a free worker slot" if alive else "a worker (none is alive: start `tfctl worker`)"

@@ -15,25 +15,21 @@ import json
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 from tfctl import errors
-from tfctl.lifecycle import NOT_APPLICABLE
 from tfctl.persistence import runs as run_store
 from tfctl.persistence import store
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
-from tfctl.persistence.types import utcnow
+from tfctl.runbook import NO_LABELS, Labels, RunBook
 from tfctl.runguard import RunGuard
 from tfctl.runlog import RunLogSink
 from tfctl.runs import RunView, show_run, view
 
 if TYPE_CHECKING:
-    from sqlmodel import Session
-
     from tfctl.context import AppContext
-    from tfctl.persistence.models import Run, Workspace
+    from tfctl.persistence.models import Run
     from tfctl.terraform.runner import TerraformExecutor
 
 PLAN_FILE = "tfplan.binary"
@@ -62,14 +58,6 @@ class _Silent:
         pass
 
 
-@dataclass(frozen=True, slots=True)
-class Labels:
-    """Optional labels every run command accepts (`--experiment-id`, `--test-id`)."""
-
-    experiment_id: str | None = None
-    test_id: str | None = None
-
-
 @dataclass
 class _Execution:
     run_id: str
@@ -94,6 +82,7 @@ class TerraformRuntime:
         observer: RunObserver | None = None,
     ) -> None:
         self.ctx = ctx
+        self.book = RunBook(ctx)
         self._executor = executor
         self.observer: RunObserver = observer or _Silent()
         self._scrub_secrets: set[str] = set()
@@ -101,13 +90,58 @@ class TerraformRuntime:
     # --- public operations -------------------------------------------------------------
 
     def plan(
-        self, workspace: str, *, mode: PlanMode = PlanMode.NORMAL, labels: Labels = Labels()
+        self, workspace: str, *, mode: PlanMode = PlanMode.NORMAL, labels: Labels = NO_LABELS
     ) -> RunView:
         """Plan `workspace` against its stack's latest spec version. Ends `awaiting_approval`
         (older awaiting plans become `superseded`) or `no_changes`."""
-        executor = self.executor
-        run = self._open(workspace, operation=Operation.PLAN, mode=mode, labels=labels)
+        _ = self.executor  # refuse a missing or too old binary before a run exists
+        run = self.book.open(workspace, operation=Operation.PLAN, mode=mode, labels=labels)
+        return self._execute_plan(run)
+
+    def apply(
+        self, workspace: str, *, plan_run_id: str | None = None, labels: Labels = NO_LABELS
+    ) -> RunView:
+        """Apply exactly the approved plan `plan_run_id` (default: the workspace's pending
+        plan) in a child run, then record the resulting state version."""
+        plan = self.book.applicable_plan(workspace, plan_run_id)
+        _ = self.executor
+        child = self.book.open(workspace, operation=Operation.APPLY, mode=PlanMode(plan.plan_mode),
+                           labels=labels, parent=plan)  # fmt: skip
+        return self._execute_apply(child)
+
+    def enqueue(
+        self,
+        workspace: str,
+        *,
+        operation: Operation,
+        mode: PlanMode = PlanMode.NORMAL,
+        plan_run_id: str | None = None,
+        auto_apply: bool = False,
+        labels: Labels = NO_LABELS,
+    ) -> RunView:
+        """Store a run as `queued` for a worker (`tfctl worker`) and return at once. An apply
+        names its approved plan; a plan with `auto_apply` is applied by the worker as soon
+        as it awaits approval (the caller approved in advance)."""
+        parent = (
+            self.book.applicable_plan(workspace, plan_run_id)
+            if operation is Operation.APPLY
+            else None
+        )
+        return self.book.enqueue(workspace, operation=operation, mode=mode, labels=labels,
+                                 parent=parent, auto_apply=auto_apply)  # fmt: skip
+
+    def execute(self, run_id: str) -> RunView:
+        """Execute a run a worker claimed (it is `running` and holds its workspace)."""
+        with self.ctx.store.read() as session:
+            run = run_store.get_run(session=session, run_id=run_id)
+        if run.operation == Operation.PLAN:
+            return self._execute_plan(run)
+        return self._execute_apply(run)
+
+    def _execute_plan(self, run: Run) -> RunView:
+        mode = PlanMode(run.plan_mode)
         with self._executing(run) as ex:
+            executor = self.executor
             work = self.run_dir(run.id) / "work"
             self._render(run, work, ex)
             self.observer.phase("init")
@@ -115,11 +149,13 @@ class TerraformRuntime:
             self.observer.phase("plan")
             result = executor.plan(work, self._plan_options(mode), **ex.kw)
             self.observer.phase("summary")
-            summary = self._summarise(work, ex)
+            summary, sensitive = self._summarise(work, ex)
             changes = _has_changes(summary, mode)
             if changes != (result.exit_code == 2):
                 ex.sink.note(f"terraform exited {result.exit_code}, but the plan has "
                              f"{'' if changes else 'no '}changes; going by the plan")  # fmt: skip
+            if changes:
+                ex.sink.note(self._share_plan(run.id, work, sensitive=sensitive))
             ex.done = {
                 "exit_code": 2 if changes else 0,
                 "summary": summary,
@@ -127,44 +163,28 @@ class TerraformRuntime:
                 "plan_sha256": _sha256(work / PLAN_FILE),
                 "work_dir": str(work),
             }
-            self._finish(ex, RunStatus.AWAITING_APPROVAL if changes else RunStatus.NO_CHANGES)
+            landed = RunStatus.AWAITING_APPROVAL if changes else RunStatus.NO_CHANGES
+            child = self.book.finish(run.id, ex.done, landed)
+        if child is not None:  # approved in advance (auto_apply): apply it now
+            self._ended(run.id)
+            return self._execute_apply(child)
         return self._ended(run.id)
 
-    def apply(
-        self, workspace: str, *, plan_run_id: str | None = None, labels: Labels = Labels()
-    ) -> RunView:
-        """Apply exactly the approved plan `plan_run_id` (default: the workspace's pending
-        plan) in a child run, then record the resulting state version."""
-        plan = self.applicable_plan(workspace, plan_run_id)
-        executor = self.executor
-        child = self._open(workspace, operation=Operation.APPLY, mode=PlanMode(plan.plan_mode),
-                           labels=labels, parent=plan)  # fmt: skip
+    def _execute_apply(self, child: Run) -> RunView:
+        from tfctl.terraform.commands import ApplyOptions
+
         with self._executing(child) as ex:
-            work = self._verified_plan_dir(plan)
+            executor = self.executor
+            plan = show_run(self.ctx.store, child.parent_run_id or "")
+            work = self._plan_workdir(plan, ex)
             self.observer.phase("apply")
             try:
-                from tfctl.terraform.commands import ApplyOptions
-
                 result = executor.apply(work, ApplyOptions(plan_file=PLAN_FILE), **ex.kw)
                 ex.done["exit_code"] = result.exit_code
             finally:
                 self._snapshot_state(work, ex)
-            self._finish(ex, RunStatus.APPLIED)
+            self.book.finish(child.id, ex.done, RunStatus.APPLIED)
         return self._ended(child.id)
-
-    def applicable_plan(self, workspace: str, plan_run_id: str | None = None) -> RunView:
-        """The plan an apply would apply, or `RunRefused` saying why it cannot be applied."""
-        with self.ctx.store.read() as session:
-            ws = store.get_workspace(session=session, name=workspace)
-            plan = self._find_plan(session, ws, plan_run_id)
-            self._check_applicable(session, ws, plan)
-            return view(session, plan)
-
-    def has_pending_plan(self, workspace: str) -> bool:
-        with self.ctx.store.read() as session:
-            ws = store.get_workspace(session=session, name=workspace)
-            latest = run_store.latest_plan(session=session, workspace_id=ws.id)
-            return latest is not None and latest.status == RunStatus.AWAITING_APPROVAL
 
     @property
     def executor(self) -> TerraformExecutor:
@@ -188,148 +208,27 @@ class TerraformRuntime:
     def state_path(self, workspace: str) -> Path:
         return self.ctx.settings.home.expanduser() / "workspaces" / workspace / "terraform.tfstate"
 
-    # --- opening and ending runs ---------------------------------------------------------
-
-    def _open(
-        self,
-        workspace: str,
-        *,
-        operation: Operation,
-        mode: PlanMode,
-        labels: Labels,
-        parent: RunView | None = None,
-    ) -> Run:
-        """Insert the run as `running` and take the workspace, in one transaction."""
-        with self.ctx.store.write() as session:
-            ws = store.get_workspace(session=session, name=workspace)
-            if parent is not None:
-                self._check_applicable(
-                    session, ws, run_store.get_run(session=session, run_id=parent.id)
-                )
-            stack = store.get_stack_by_id(session=session, stack_id=ws.stack_id)
-            version = store.get_spec_version(session=session, stack=stack)
-            now = utcnow()
-            run = run_store.create_run(
-                session=session,
-                workspace_id=ws.id,
-                spec_version_id=parent.spec_version_id if parent else version.id,
-                parent_run_id=parent.id if parent else None,
-                operation=operation.value,
-                plan_mode=mode.value,
-                status=RunStatus.RUNNING.value,
-                actor=self.ctx.actor,
-                host=self.ctx.host,
-                terraform_bin=self.ctx.settings.terraform_bin,
-                terraform_version=parent.terraform_version if parent else None,
-                experiment_id=labels.experiment_id,
-                test_id=labels.test_id,
-                started_at=now,
-                heartbeat_at=now,
-            )
-            self._take_workspace(session, ws, run)
-        return run
-
-    def _take_workspace(self, session: Session, ws: Workspace, run: Run) -> None:
-        holder_id = run_store.acquire_workspace(session=session, workspace_id=ws.id, run_id=run.id)
-        if holder_id is None:
-            return
-        holder = run_store.get_run(session=session, run_id=holder_id)
-        if not self._release_if_stale(session, ws, holder):
-            since = holder.started_at.isoformat(timespec="seconds") if holder.started_at else "?"
-            raise errors.WorkspaceBusy(
-                f"workspace '{ws.name}' is busy: run {holder.id} ({holder.operation}, "
-                f"{holder.status}, by {holder.actor} on {holder.host} since {since}); wait for "
-                f"it (`tfctl runs logs {holder.id} --follow`) or cancel it"
-            )
-        if run_store.acquire_workspace(session=session, workspace_id=ws.id, run_id=run.id):
-            raise errors.WorkspaceBusy(f"workspace '{ws.name}' was taken by another run; retry")
-
-    def _release_if_stale(self, session: Session, ws: Workspace, holder: Run) -> bool:
-        """Free a lock whose run ended or whose process stopped heartbeating."""
-        beat = holder.heartbeat_at or holder.started_at
-        stale_after = timedelta(seconds=self.ctx.settings.heartbeat_timeout)
-        if (
-            holder.status == RunStatus.RUNNING
-            and beat is not None
-            and utcnow() - beat < stale_after
-        ):
-            return False
-        if holder.status == RunStatus.RUNNING:
-            run_store.transition(
-                session=session, run_id=holder.id, to=RunStatus.ERRORED, finished_at=utcnow(),
-                message=f"its process stopped (no heartbeat since {beat}); the workspace was freed",
-            )  # fmt: skip
-        run_store.release_workspace(session=session, workspace_id=ws.id, run_id=holder.id)
-        return True
-
     @contextlib.contextmanager
     def _executing(self, run: Run) -> Iterator[_Execution]:
         """Log sink and guard for `run`; whatever escapes ends the run errored or cancelled,
         the workspace is always released and the log always flushed."""
         sink = RunLogSink(self.ctx.store, run.id, self.run_dir(run.id), observer=self.observer.line)
         sink.add_secrets(self._scrub_secrets)
-        ex = _Execution(run.id, run.workspace_id, sink, RunGuard(self.ctx.store, run.id))
+        interval = self.ctx.settings.heartbeat_interval
+        guard = RunGuard(self.ctx.store, run.id, heartbeat_interval=interval)
+        ex = _Execution(run.id, run.workspace_id, sink, guard)
         with self.ctx.store.read() as session:
             self.observer.started(view(session, run_store.get_run(session=session, run_id=run.id)))
         try:
             yield ex
         except BaseException as exc:
-            self._fail(ex, exc)
-            raise self._as_tfctl_error(ex, exc) from exc
+            raise self.book.fail(run.id, ex.done, exc) from exc
         finally:
             sink.close()
             with self.ctx.store.write() as session:
                 run_store.release_workspace(
                     session=session, workspace_id=run.workspace_id, run_id=run.id
                 )
-
-    def _finish(self, ex: _Execution, to: RunStatus) -> None:
-        with self.ctx.store.write() as session:
-            run = run_store.get_run(session=session, run_id=ex.run_id)
-            fields = dict(ex.done, finished_at=utcnow())
-            if not run_store.transition(session=session, run_id=ex.run_id, to=to, **fields):
-                raise errors.Cancelled(self._stopped_message(run))
-            if run.parent_run_id is not None:
-                run_store.transition(session=session, run_id=run.parent_run_id, to=to,
-                                     message=f"applied by run {run.id}")  # fmt: skip
-            elif to is RunStatus.AWAITING_APPROVAL or to is RunStatus.NO_CHANGES:
-                run_store.supersede_older_plans(
-                    session=session, workspace_id=ex.workspace_id, newer_run_id=ex.run_id
-                )
-
-    def _fail(self, ex: _Execution, exc: BaseException) -> None:
-        cancelled = isinstance(
-            exc, (errors.TerraformCancelled, errors.Cancelled, KeyboardInterrupt)
-        )
-        to = RunStatus.CANCELLED if cancelled else RunStatus.ERRORED
-        message = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else str(exc)
-        code = getattr(exc, "exit_code", 4 if cancelled else 1)
-        with self.ctx.store.write() as session:
-            run = run_store.get_run(session=session, run_id=ex.run_id)
-            fields = dict(ex.done, exit_code=ex.done.get("exit_code", code), finished_at=utcnow())
-            if not run_store.transition(
-                session=session, run_id=run.id, to=to, message=message, **fields
-            ):
-                run_store.update_run(session=session, run_id=run.id, **fields)
-            if run.parent_run_id is not None:
-                parent_to = RunStatus.CANCELLED if cancelled else RunStatus.ERRORED
-                note = f"its apply {run.id} {to.value}: {message}"
-                run_store.transition(
-                    session=session, run_id=run.parent_run_id, to=parent_to, message=note
-                )
-
-    def _as_tfctl_error(self, ex: _Execution, exc: BaseException) -> BaseException:
-        with self.ctx.store.read() as session:
-            run = run_store.get_run(session=session, run_id=ex.run_id)
-        if run.status == RunStatus.CANCELLED:
-            return errors.Cancelled(self._stopped_message(run))
-        return exc
-
-    def _stopped_message(self, run: Run) -> str:
-        if run.halted:
-            reason = f": {run.halt_reason}" if run.halt_reason else ""
-            return f"run {run.id} was halted by {run.halted_by}{reason}"
-        return f"run {run.id} was cancelled ({run.message or 'no reason given'})"
 
     def _ended(self, run_id: str) -> RunView:
         ended = show_run(self.ctx.store, run_id)
@@ -370,9 +269,9 @@ class TerraformRuntime:
             detailed_exitcode=True,
         )
 
-    def _summarise(self, work: Path, ex: _Execution) -> dict[str, Any]:
-        """Summarise `show -json` of the plan. The JSON holds secrets in clear text: it is
-        read once for the summary and the secret values, then deleted."""
+    def _summarise(self, work: Path, ex: _Execution) -> tuple[dict[str, Any], bool]:
+        """Summarise `show -json` of the plan, and say whether it holds sensitive values.
+        The JSON holds secrets in clear text: it is read once, then deleted."""
         from tfctl.terraform.summary import read_plan
 
         plan_json = work.parent / "plan.json"
@@ -384,27 +283,44 @@ class TerraformRuntime:
         self._remember_secrets(ex, secrets)
         summary = plan_summary.to_json_dict()
         scrubbed: dict[str, Any] = json.loads(ex.sink.scrub(json.dumps(summary)))
-        return scrubbed
+        return scrubbed, bool(secrets)
+
+    def _share_plan(self, run_id: str, work: Path, *, sensitive: bool) -> str:
+        from tfctl import artifacts
+
+        key = self.ctx.settings.artifact_key
+        return artifacts.save(self.ctx.store, run_id, work, sensitive=sensitive, key=key)
 
     def _remember_secrets(self, ex: _Execution, secrets: set[str]) -> None:
         self._scrub_secrets |= secrets
         ex.sink.add_secrets(secrets)
 
-    def _verified_plan_dir(self, plan: RunView) -> Path:
-        """The plan's working directory, if its plan file is exactly the one recorded."""
+    def _plan_workdir(self, plan: RunView, ex: _Execution) -> Path:
+        """The plan's working directory, verified to hold exactly the recorded plan file.
+        A directory outside this machine's runs root (another worker's, another machine's)
+        is not used: the plan is restored from the job store and initialised here."""
         with self.ctx.store.read() as session:
-            work_dir = run_store.get_run(session=session, run_id=plan.id).work_dir
-        work = Path(work_dir or "")
-        if not work_dir or not (work / PLAN_FILE).is_file():
-            raise errors.RunRefused(
-                f"the plan file of run {plan.id} is not on this machine (planned on {plan.host} "
-                f"in {work_dir}); apply it there, or run `tfctl plan {plan.workspace}` here"
-            )
+            recorded = run_store.get_run(session=session, run_id=plan.id).work_dir
+        root = self.ctx.settings.runs_dir.resolve()
+        work = Path(recorded) if recorded else self.run_dir(plan.id) / "work"
+        if not (work.is_relative_to(root) and (work / PLAN_FILE).is_file()):
+            work = self._restore_plan(plan, ex)
         if _sha256(work / PLAN_FILE) != plan.plan_sha256:
             raise errors.RunRefused(
                 f"the plan file of run {plan.id} changed after it was planned (its SHA-256 no "
                 f"longer matches); it will not be applied. Run `tfctl plan {plan.workspace}`"
             )
+        return work
+
+    def _restore_plan(self, plan: RunView, ex: _Execution) -> Path:
+        from tfctl import artifacts
+
+        work = self.run_dir(plan.id) / "work"
+        if not (work / PLAN_FILE).is_file():
+            artifacts.restore(self.ctx.store, plan.id, work, key=self.ctx.settings.artifact_key)
+            ex.sink.note(f"restored plan {plan.id} (planned on {plan.host}) into {work}")
+        self.observer.phase("init")
+        self.executor.init(work, **ex.kw)
         return work
 
     def _snapshot_state(self, work: Path, ex: _Execution) -> None:
@@ -435,35 +351,6 @@ class TerraformRuntime:
         ex.sink.note(
             f"recorded state serial {snapshot.serial} ({snapshot.resource_count} resources)"
         )
-
-    # --- applicability -----------------------------------------------------------------
-
-    def _find_plan(self, session: Session, ws: Workspace, plan_run_id: str | None) -> Run:
-        if plan_run_id is not None:
-            plan = run_store.get_run(session=session, run_id=plan_run_id)
-            if plan.workspace_id != ws.id:
-                raise errors.RunRefused(f"run {plan.id} is not a run of workspace '{ws.name}'")
-            return plan
-        latest = run_store.latest_plan(session=session, workspace_id=ws.id)
-        if latest is None:
-            raise errors.RunRefused(
-                f"workspace '{ws.name}' has no plan to apply; run `tfctl plan {ws.name}` first"
-            )
-        return latest
-
-    def _check_applicable(self, session: Session, ws: Workspace, plan: Run) -> None:
-        if plan.operation != Operation.PLAN:
-            raise errors.RunRefused(f"run {plan.id} is an apply, not a plan")
-        status = RunStatus(plan.status)
-        if status is RunStatus.AWAITING_APPROVAL:
-            return
-        reason = ""
-        if plan.halted:
-            reason = f" (halted by {plan.halted_by}: {plan.halt_reason or 'no reason given'})"
-        elif plan.message:
-            reason = f" ({plan.message})"
-        why = NOT_APPLICABLE[status].format(id=plan.id, workspace=ws.name, reason=reason)
-        raise errors.RunRefused(f"plan {plan.id} cannot be applied: {why}")
 
 
 def _has_changes(summary: dict[str, Any], mode: PlanMode) -> bool:

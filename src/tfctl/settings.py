@@ -78,6 +78,11 @@ class Settings(BaseSettings):
     artifact_key: str | None = Field(default=None, validation_alias=_env("artifact_key"))
 
     @property
+    def heartbeat_interval(self) -> float:
+        """How often live runs and workers say so: well inside the timeout."""
+        return min(5.0, self.heartbeat_timeout / 3)
+
+    @property
     def runs_dir(self) -> Path:
         """Where run directories go: `TFCTL_WORK_DIR`, else `runs/` in the home."""
         return (self.work_dir or self.home / "runs").expanduser()

@@ -194,7 +194,7 @@ def test_one_state_changing_run_per_workspace(
     assert runtime.plan(workspace).status == RunStatus.AWAITING_APPROVAL
     stale = show_run(store, holder.id)
     assert stale.status == RunStatus.ERRORED
-    assert "no heartbeat" in (stale.message or "")
+    assert "stopped heartbeating" in (stale.message or "")
 
 
 def test_cancel_interrupts_a_running_apply_and_keeps_the_state(
@@ -290,7 +290,7 @@ def test_refresh_with_changes_waits_for_approval_and_records_state(
 
 
 def test_labels_are_recorded(runtime: TerraformRuntime, workspace: str) -> None:
-    from tfctl.runtime import Labels
+    from tfctl.runbook import Labels
 
     plan = runtime.plan(workspace, labels=Labels(experiment_id="exp-7", test_id="t-1"))
     assert (plan.experiment_id, plan.test_id) == ("exp-7", "t-1")
@@ -333,14 +333,18 @@ def dump_store(store: Store) -> str:
 
 
 @pytest.fixture(autouse=True)
-def _no_leftover_processes() -> Iterator[None]:
+def _no_leftover_processes(tmp_path: Path) -> Iterator[None]:
     yield
-    leftovers = [p for p in Path("/proc").glob("[0-9]*/cmdline") if _is_test_sleep(p)]
+    leftovers = [p for p in Path("/proc").glob("[0-9]*") if _is_our_sleep(p, tmp_path)]
     assert not leftovers, "a provisioner outlived its run"
 
 
-def _is_test_sleep(cmdline: Path) -> bool:
+def _is_our_sleep(proc: Path, tmp_path: Path) -> bool:
+    """A provisioner `sleep` started by this test (its FILE points into tmp_path)."""
     try:
-        return cmdline.read_bytes().split(b"\0")[:2] == [b"sleep", b"30"]
+        argv = (proc / "cmdline").read_bytes().split(b"\0")
+        environ = (proc / "environ").read_bytes().split(b"\0")
     except OSError:
         return False
+    ours = any(v.startswith(b"FILE=" + str(tmp_path).encode()) for v in environ)
+    return argv[:1] == [b"sleep"] and ours

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from tfctl import __version__
-from tfctl.cli import db, doctor, run, runs, stack, state, workspace
+from tfctl.cli import db, doctor, halt, run, runs, stack, state, worker, workspace
 from tfctl.cli.context import make_context
 
 app = typer.Typer(
@@ -35,12 +35,15 @@ app.add_typer(workspace.app, name="workspace")
 app.add_typer(db.app, name="db")
 app.add_typer(runs.app, name="runs")
 app.add_typer(state.app, name="state")
+app.add_typer(worker.app, name="worker")
+app.command("workers", help="List live workers (same as `tfctl worker list`).")(worker.list_)
 app.command("init")(doctor.init)
 app.command("doctor")(doctor.doctor)
 app.command("plan")(run.plan)
 app.command("apply")(run.apply)
 app.command("destroy")(run.destroy)
 app.command("refresh")(run.refresh)
+app.command("halt")(halt.halt)
 
 
 def _print_version(value: bool) -> None:

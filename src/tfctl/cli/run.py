@@ -16,8 +16,10 @@ from tfctl.cli.context import JSON_OPTION, app_context, print_json
 
 if TYPE_CHECKING:
     from tfctl.cli.progress import PlainObserver
+    from tfctl.persistence.kinds import PlanMode
+    from tfctl.runbook import Labels
     from tfctl.runs import RunView
-    from tfctl.runtime import Labels, TerraformRuntime
+    from tfctl.runtime import TerraformRuntime
 
 Workspace = Annotated[str, typer.Argument(help="The workspace.", show_default=False)]
 Json = Annotated[bool, JSON_OPTION]
@@ -28,6 +30,16 @@ ExperimentId = Annotated[
     str | None, typer.Option("--experiment-id", help="Label the run with an experiment id.")
 ]
 TestId = Annotated[str | None, typer.Option("--test-id", help="Label the run with a test id.")]
+Queue = Annotated[
+    bool,
+    typer.Option(
+        "--queue",
+        help="Only queue the run for a worker (`tfctl worker`) and print its id at once.",
+    ),
+]
+Wait = Annotated[
+    bool, typer.Option("--wait", help="With --queue: follow the queued run to its end.")
+]
 
 
 def _runtime(ctx: typer.Context, *, as_json: bool) -> tuple[TerraformRuntime, PlainObserver]:
@@ -39,7 +51,7 @@ def _runtime(ctx: typer.Context, *, as_json: bool) -> tuple[TerraformRuntime, Pl
 
 
 def _labels(experiment_id: str | None, test_id: str | None) -> Labels:
-    from tfctl.runtime import Labels
+    from tfctl.runbook import Labels
 
     return Labels(experiment_id=experiment_id, test_id=test_id)
 
@@ -59,6 +71,8 @@ def plan(
         ),
     ] = False,
     as_json: Json = False,
+    queue: Queue = False,
+    wait: Wait = False,
     experiment_id: ExperimentId = None,
     test_id: TestId = None,
 ) -> None:
@@ -74,6 +88,14 @@ def plan(
         else (PlanMode.REFRESH_ONLY if refresh_only else PlanMode.NORMAL)
     )
     runtime, _ = _runtime(ctx, as_json=as_json)
+    if queue:
+        from tfctl.cli.queueing import submit
+        from tfctl.persistence.kinds import Operation
+
+        submit(runtime, workspace, operation=Operation.PLAN, mode=mode, wait=wait,
+               labels=_labels(experiment_id, test_id), as_json=as_json,
+               detailed_exitcode=detailed_exitcode)  # fmt: skip
+        return
     try:
         run = runtime.plan(workspace, mode=mode, labels=_labels(experiment_id, test_id))
     except errors.TfctlError as exc:
@@ -96,16 +118,24 @@ def apply(
     ] = None,
     auto_approve: AutoApprove = False,
     as_json: Json = False,
+    queue: Queue = False,
+    wait: Wait = False,
     experiment_id: ExperimentId = None,
     test_id: TestId = None,
 ) -> None:
     """Apply an approved plan exactly, and record the resulting state.
 
     Without --run, applies the workspace's pending plan; if there is none, plans first.
+    With --queue a worker applies it (with no pending plan, --auto-approve queues a plan
+    that the worker applies as soon as it is made).
     """
     _require_approval_path(auto_approve)
     runtime, observer = _runtime(ctx, as_json=as_json)
     labels = _labels(experiment_id, test_id)
+    if queue:
+        _queue_apply(runtime, workspace, run, labels, auto_approve=auto_approve, wait=wait,
+                     as_json=as_json)  # fmt: skip
+        return
     plan_run = _plan_to_apply(runtime, workspace, run, labels, as_json=as_json)
     if plan_run is None:
         return
@@ -122,6 +152,8 @@ def destroy(
         typer.Option("--confirm", help="The workspace's name, typed again (required in CI)."),
     ] = None,
     as_json: Json = False,
+    queue: Queue = False,
+    wait: Wait = False,
     experiment_id: ExperimentId = None,
     test_id: TestId = None,
 ) -> None:
@@ -142,13 +174,17 @@ def destroy(
         )
     runtime, observer = _runtime(ctx, as_json=as_json)
     labels = _labels(experiment_id, test_id)
+    if queue:  # approved in advance: the worker applies the destroy plan it makes
+        if not auto_approve:
+            _typed_confirmation(workspace)
+        _queue_plan_and_apply(runtime, workspace, PlanMode.DESTROY, labels, wait=wait,
+                              as_json=as_json)  # fmt: skip
+        return
     plan_run = runtime.plan(workspace, mode=PlanMode.DESTROY, labels=labels)
     if not _show_plan(plan_run, as_json=as_json):
         return
     if not auto_approve:
-        typed = typer.prompt(f"Type the workspace name ({workspace}) to destroy it", err=True)
-        if typed != workspace:
-            raise errors.Cancelled(f"'{typed}' is not '{workspace}'; nothing was destroyed")
+        _typed_confirmation(workspace)
     _apply(runtime, observer, plan_run, labels, as_json=as_json)
 
 
@@ -157,13 +193,22 @@ def refresh(
     workspace: Workspace,
     auto_approve: AutoApprove = False,
     as_json: Json = False,
+    queue: Queue = False,
+    wait: Wait = False,
     experiment_id: ExperimentId = None,
     test_id: TestId = None,
 ) -> None:
     """Update the recorded state to match reality (a refresh-only plan, then its apply),
-    reporting drift and recording a state version."""
+    reporting drift and recording a state version. With --queue, the worker applies what
+    it finds only with --auto-approve; otherwise the plan waits for `tfctl apply`."""
     from tfctl.persistence.kinds import PlanMode
 
+    if queue:
+        runtime, _ = _runtime(ctx, as_json=as_json)
+        _queue_plan_and_apply(runtime, workspace, PlanMode.REFRESH_ONLY,
+                              _labels(experiment_id, test_id), wait=wait, as_json=as_json,
+                              auto_apply=auto_approve)  # fmt: skip
+        return
     _require_approval_path(auto_approve)
     runtime, observer = _runtime(ctx, as_json=as_json)
     labels = _labels(experiment_id, test_id)
@@ -177,13 +222,67 @@ def refresh(
 # --- shared steps ----------------------------------------------------------------------------
 
 
+def _typed_confirmation(workspace: str) -> None:
+    from tfctl import errors
+
+    typed = typer.prompt(f"Type the workspace name ({workspace}) to destroy it", err=True)
+    if typed != workspace:
+        raise errors.Cancelled(f"'{typed}' is not '{workspace}'; nothing was destroyed")
+
+
+def _queue_apply(
+    runtime: TerraformRuntime,
+    workspace: str,
+    run_id: str | None,
+    labels: Labels,
+    *,
+    auto_approve: bool,
+    wait: bool,
+    as_json: bool,
+) -> None:
+    from tfctl import errors
+    from tfctl.cli.queueing import submit
+    from tfctl.persistence.kinds import Operation, PlanMode
+
+    if run_id is None and not runtime.book.has_pending_plan(workspace):
+        if not auto_approve:
+            raise errors.InvalidInput(
+                f"workspace '{workspace}' has no plan to review; run `tfctl plan {workspace}` "
+                "first, or pass --auto-approve to queue a plan that is applied when made"
+            )
+        _queue_plan_and_apply(runtime, workspace, PlanMode.NORMAL, labels, wait=wait,
+                              as_json=as_json)  # fmt: skip
+        return
+    plan_run = runtime.book.applicable_plan(workspace, run_id)
+    _confirm(plan_run, auto_approve=auto_approve, as_json=as_json)
+    submit(runtime, workspace, operation=Operation.APPLY, mode=PlanMode(plan_run.plan_mode),
+           plan_run_id=plan_run.id, labels=labels, wait=wait, as_json=as_json)  # fmt: skip
+
+
+def _queue_plan_and_apply(
+    runtime: TerraformRuntime,
+    workspace: str,
+    mode: PlanMode,
+    labels: Labels,
+    *,
+    wait: bool,
+    as_json: bool,
+    auto_apply: bool = True,
+) -> None:
+    from tfctl.cli.queueing import submit
+    from tfctl.persistence.kinds import Operation
+
+    submit(runtime, workspace, operation=Operation.PLAN, mode=mode, auto_apply=auto_apply,
+           labels=labels, wait=wait, as_json=as_json)  # fmt: skip
+
+
 def _plan_to_apply(
     runtime: TerraformRuntime, workspace: str, run_id: str | None, labels: Labels, *, as_json: bool
 ) -> RunView | None:
     from tfctl.cli.context import note
 
-    if run_id is not None or runtime.has_pending_plan(workspace):
-        plan_run = runtime.applicable_plan(workspace, run_id)
+    if run_id is not None or runtime.book.has_pending_plan(workspace):
+        plan_run = runtime.book.applicable_plan(workspace, run_id)
         planned = f"{plan_run.created_at:%Y-%m-%d %H:%M:%S}Z"
         note(f"applying plan {plan_run.id} (planned by {plan_run.actor} at {planned})")
         return plan_run

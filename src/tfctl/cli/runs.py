@@ -32,13 +32,16 @@ def list_(
     as_json: Json = False,
 ) -> None:
     """List runs, newest first."""
-    from tfctl.runs import list_runs
+    from tfctl.runs import list_runs, waiting_for
 
-    views = list_runs(app_context(ctx).store, workspace=workspace, status=status, limit=limit)
+    app_ctx = app_context(ctx)
+    views = list_runs(app_ctx.store, workspace=workspace, status=status, limit=limit)
+    waits = waiting_for(app_ctx.store, views, heartbeat_timeout=app_ctx.settings.heartbeat_timeout)
     if as_json:
-        print_json([run.to_dict() for run in views])
+        print_json([dict(run.to_dict(), waiting_for=waits.get(run.id)) for run in views])
         return
-    out = table("ID", "WORKSPACE", "OPERATION", "STATUS", "ACTOR", "CREATED", "CHANGES")
+    columns = ["ID", "WORKSPACE", "OPERATION", "STATUS", "ACTOR", "CREATED", "CHANGES"]
+    out = table(*columns, *(["WAITING FOR"] if waits else []))
     for run in views:
         counts = run.summary or {}
         changes = " ".join(
@@ -50,6 +53,7 @@ def list_(
         out.add_row(
             run.id, run.workspace, operation, run.status + (" (halted)" if run.halted else ""),
             run.actor, run.created_at.strftime("%Y-%m-%d %H:%M:%S"), changes or "-",
+            *([waits.get(run.id, "-")] if waits else []),
         )  # fmt: skip
     stdout_console().print(out)
 

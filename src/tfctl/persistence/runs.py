@@ -11,6 +11,7 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import and_, or_, update
+from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from tfctl import errors
@@ -206,3 +207,64 @@ def update_run(*, session: Session, run_id: str, **fields: Any) -> None:
     fields.pop("status", None)
     if fields:
         session.exec(update(Run).where(col(Run.id) == run_id).values(**fields))
+
+
+def claim_next(*, session: Session, worker: str) -> Run | None:
+    """Claim the oldest runnable queued run for `worker`: its workspace is free and no older
+    queued run of the same workspace waits before it. The run becomes `running` and holds
+    its workspace. PostgreSQL: `FOR UPDATE SKIP LOCKED`, so workers never wait on each
+    other; SQLite: the caller's write transaction (BEGIN IMMEDIATE) serialises claims."""
+    older = aliased(Run)
+    earlier_in_line = (
+        select(older.id)
+        .where(older.workspace_id == Run.workspace_id, older.status == RunStatus.QUEUED.value)
+        .where(col(older.id) < Run.id)
+    )
+    query = (
+        select(Run)
+        .join(Workspace, col(Workspace.id) == Run.workspace_id)
+        .where(col(Run.status) == RunStatus.QUEUED.value)
+        .where(col(Workspace.locked_by_run_id).is_(None), ~earlier_in_line.exists())
+        .order_by(col(Run.id))
+        .limit(1)
+        .with_for_update(skip_locked=True, of=Run)
+    )
+    run = session.exec(query).first()
+    if run is None:
+        return None
+    if acquire_workspace(session=session, workspace_id=run.workspace_id, run_id=run.id):
+        return None  # another worker took the workspace first; try again
+    now = utcnow()
+    transition(session=session, run_id=run.id, to=RunStatus.RUNNING, worker=worker,
+               started_at=now, heartbeat_at=now)  # fmt: skip
+    session.refresh(run)
+    return run
+
+
+def count_in_status(*, session: Session, status: RunStatus) -> int:
+    query = select(func.count()).select_from(Run).where(col(Run.status) == status.value)
+    return int(session.exec(query).one())
+
+
+def hand_over_workspace(
+    *, session: Session, workspace_id: str, from_run_id: str, to_run_id: str
+) -> None:
+    """Pass the workspace from one run to the next without letting it go free."""
+    statement = (
+        update(Workspace)
+        .where(col(Workspace.id) == workspace_id, col(Workspace.locked_by_run_id) == from_run_id)
+        .values(locked_by_run_id=to_run_id, updated_at=utcnow())
+    )
+    session.exec(statement)
+
+
+def orphaned_locks(*, session: Session, older_than: datetime) -> list[Run]:
+    """Runs that hold a workspace although they are no longer running and their process is
+    gone (e.g. cancelled or halted after their process died): their heartbeat stopped."""
+    query = (
+        select(Run)
+        .join(Workspace, col(Workspace.locked_by_run_id) == Run.id)
+        .where(col(Run.status) != RunStatus.RUNNING.value)
+        .where(or_(col(Run.heartbeat_at).is_(None), col(Run.heartbeat_at) < older_than))
+    )
+    return list(session.exec(query).all())

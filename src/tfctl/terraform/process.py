@@ -15,6 +15,7 @@ import os
 import select
 import signal
 import subprocess
+import sys
 import threading
 import time
 from collections import deque
@@ -86,6 +87,7 @@ def run_process(
             stdout=stdout,
             stderr=subprocess.PIPE,
             start_new_session=True,
+            preexec_fn=_interrupt_when_parent_dies,
         )
     group, streams = ProcessGroup(popen), _Streams(on_line)
     try:
@@ -98,6 +100,29 @@ def run_process(
         streams.join(_DRAIN_TIMEOUT)
     streams.reraise()
     return streams.result(exit_code, clock() - started, stop)
+
+
+def _interrupt_when_parent_dies() -> None:
+    """In the child, before exec: if tfctl dies (kill -9, machine trouble), the kernel sends
+    terraform SIGINT, so it stops gracefully and writes its state instead of running on
+    unsupervised. Linux only; elsewhere a no-op. Only async-signal-safe calls here."""
+    if _PRCTL is not None:
+        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGINT)
+
+
+def _load_prctl() -> Callable[..., int] | None:
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        return ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+
+_PR_SET_PDEATHSIG = 1
+_PRCTL = _load_prctl()
 
 
 class ProcessGroup:

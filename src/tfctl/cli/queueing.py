@@ -1,0 +1,85 @@
+"""`--queue` and `--wait`: hand a run to the workers, and optionally follow it to its end."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import typer
+
+from tfctl.cli.context import note, print_json
+
+if TYPE_CHECKING:
+    from tfctl.context import AppContext
+    from tfctl.persistence.kinds import Operation, PlanMode
+    from tfctl.runbook import Labels
+    from tfctl.runs import RunView
+    from tfctl.runtime import TerraformRuntime
+
+
+def submit(
+    runtime: TerraformRuntime,
+    workspace: str,
+    *,
+    operation: Operation,
+    mode: PlanMode,
+    labels: Labels,
+    plan_run_id: str | None = None,
+    auto_apply: bool = False,
+    wait: bool = False,
+    as_json: bool = False,
+    detailed_exitcode: bool = False,
+) -> None:
+    """Queue the run; print its id (or, with `wait`, follow it and exit by its outcome)."""
+    run = runtime.enqueue(workspace, operation=operation, mode=mode, plan_run_id=plan_run_id,
+                          auto_apply=auto_apply, labels=labels)  # fmt: skip
+    _warn_without_workers(runtime.ctx)
+    if not wait:
+        if as_json:
+            print_json(run.to_dict())
+        else:
+            print(f"queued run {run.id}; follow it with `tfctl runs logs {run.id} --follow`")
+        return
+    final = follow(runtime.ctx, run.id)
+    _report(final, as_json=as_json, detailed_exitcode=detailed_exitcode)
+
+
+def follow(ctx: AppContext, run_id: str) -> RunView:
+    """Stream the run's log to stderr until it ends (and its auto-apply child, if any)."""
+    from tfctl.persistence import runs as run_store
+    from tfctl.runs import follow_logs, show_run
+
+    while True:
+        for _stream, line in follow_logs(ctx.store, run_id, follow=True):
+            note(f"{run_id} | {line}")
+        final = show_run(ctx.store, run_id)
+        with ctx.store.read() as session:
+            children = run_store.children(session=session, run_id=run_id)
+        if not (final.auto_apply and children):
+            return final
+        run_id = children[-1].id  # the plan was approved in advance: follow its apply
+
+
+def _report(run: RunView, *, as_json: bool, detailed_exitcode: bool) -> None:
+    from tfctl import errors
+    from tfctl.persistence.kinds import RunStatus
+
+    if as_json:
+        print_json(run.to_dict())
+    else:
+        print(f"{run.workspace}: run {run.id} {run.status}")
+    if run.status == RunStatus.CANCELLED:
+        raise errors.Cancelled(f"run {run.id} was cancelled: {run.message or 'no reason given'}")
+    if run.status == RunStatus.ERRORED:
+        raise errors.RunError(f"run {run.id} failed: {run.message or 'see its log'}")
+    if detailed_exitcode and run.has_changes:
+        raise typer.Exit(2)
+
+
+def _warn_without_workers(ctx: AppContext) -> None:
+    from tfctl.worker import list_workers
+
+    if not list_workers(ctx):
+        note(
+            "no worker has heartbeated recently: the run waits in the queue until one starts "
+            "(`tfctl worker`)"
+        )

@@ -1,0 +1,282 @@
+"""RunBook: a run's life in the job store — its row, its workspace, its final status.
+
+Opening a run inserts its row and takes the workspace in one transaction (a second
+state-changing run is refused, naming the holder; a holder whose process stopped
+heartbeating is declared lost and freed). Ending a run is one status transition that also
+moves its plan parent, supersedes older plans, or hands the workspace to an auto-apply
+child. The terraform side lives in `runtime.py`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from tfctl import errors
+from tfctl.lifecycle import NOT_APPLICABLE
+from tfctl.persistence import runs as run_store
+from tfctl.persistence import store
+from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
+from tfctl.persistence.types import utcnow
+from tfctl.runs import RunView, view
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
+
+    from tfctl.context import AppContext
+    from tfctl.persistence.models import Run, Workspace
+
+
+@dataclass(frozen=True, slots=True)
+class Labels:
+    """Optional labels every run command accepts (`--experiment-id`, `--test-id`)."""
+
+    experiment_id: str | None = None
+    test_id: str | None = None
+
+
+NO_LABELS = Labels()
+
+
+class RunBook:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+
+    # --- opening -----------------------------------------------------------------------
+
+    def open(
+        self,
+        workspace: str,
+        *,
+        operation: Operation,
+        mode: PlanMode,
+        labels: Labels,
+        parent: RunView | None = None,
+    ) -> Run:
+        """Insert the run as `running` and take the workspace, in one transaction."""
+        with self.ctx.store.write() as session:
+            run = self.insert(
+                session, workspace, operation=operation, mode=mode, labels=labels,
+                parent=parent, status=RunStatus.RUNNING,
+            )  # fmt: skip
+            ws = store.get_workspace_by_id(session=session, workspace_id=run.workspace_id)
+            self._take_workspace(session, ws, run)
+        return run
+
+    def enqueue(
+        self,
+        workspace: str,
+        *,
+        operation: Operation,
+        mode: PlanMode,
+        labels: Labels,
+        parent: RunView | None,
+        auto_apply: bool,
+    ) -> RunView:
+        with self.ctx.store.write() as session:
+            run = self.insert(
+                session, workspace, operation=operation, mode=mode, labels=labels,
+                parent=parent, status=RunStatus.QUEUED, auto_apply=auto_apply,
+            )  # fmt: skip
+            return view(session, run)
+
+    def insert(
+        self,
+        session: Session,
+        workspace: str,
+        *,
+        operation: Operation,
+        mode: PlanMode,
+        labels: Labels,
+        parent: RunView | None,
+        status: RunStatus,
+        auto_apply: bool = False,
+    ) -> Run:
+        """A new run row; a plan records the stack's latest version, an apply its plan's."""
+        ws = store.get_workspace(session=session, name=workspace)
+        if parent is not None:
+            check_applicable(ws, run_store.get_run(session=session, run_id=parent.id))
+            version_id = parent.spec_version_id
+        else:
+            stack = store.get_stack_by_id(session=session, stack_id=ws.stack_id)
+            version_id = store.get_spec_version(session=session, stack=stack).id
+        now = utcnow() if status is RunStatus.RUNNING else None
+        return run_store.create_run(
+            session=session,
+            workspace_id=ws.id,
+            spec_version_id=version_id,
+            parent_run_id=parent.id if parent else None,
+            operation=operation.value,
+            plan_mode=mode.value,
+            status=status.value,
+            auto_apply=auto_apply,
+            actor=self.ctx.actor,
+            host=self.ctx.host,
+            terraform_bin=self.ctx.settings.terraform_bin,
+            terraform_version=parent.terraform_version if parent else None,
+            experiment_id=labels.experiment_id,
+            test_id=labels.test_id,
+            started_at=now,
+            heartbeat_at=now,
+        )
+
+    def _take_workspace(self, session: Session, ws: Workspace, run: Run) -> None:
+        holder_id = run_store.acquire_workspace(session=session, workspace_id=ws.id, run_id=run.id)
+        if holder_id is None:
+            return
+        holder = run_store.get_run(session=session, run_id=holder_id)
+        if not self._release_if_stale(session, ws, holder):
+            since = holder.started_at.isoformat(timespec="seconds") if holder.started_at else "?"
+            raise errors.WorkspaceBusy(
+                f"workspace '{ws.name}' is busy: run {holder.id} ({holder.operation}, "
+                f"{holder.status}, by {holder.actor} on {holder.host} since {since}); wait for "
+                f"it (`tfctl runs logs {holder.id} --follow`) or cancel it"
+            )
+        if run_store.acquire_workspace(session=session, workspace_id=ws.id, run_id=run.id):
+            raise errors.WorkspaceBusy(f"workspace '{ws.name}' was taken by another run; retry")
+
+    def _release_if_stale(self, session: Session, ws: Workspace, holder: Run) -> bool:
+        """Free a lock whose run ended or whose process stopped heartbeating."""
+        beat = holder.heartbeat_at or holder.started_at
+        stale_after = timedelta(seconds=self.ctx.settings.heartbeat_timeout)
+        if (
+            holder.status == RunStatus.RUNNING
+            and beat is not None
+            and utcnow() - beat < stale_after
+        ):
+            return False
+        if holder.status == RunStatus.RUNNING:
+            declare_lost(session, holder)
+        run_store.release_workspace(session=session, workspace_id=ws.id, run_id=holder.id)
+        return True
+
+    # --- ending ------------------------------------------------------------------------
+
+    def finish(self, run_id: str, done: dict[str, Any], to: RunStatus) -> Run | None:
+        """End the run in `to`. A plan approved in advance (`auto_apply`) that now awaits
+        approval gets its apply child here, in the same transaction, and hands it the
+        workspace, so no other run can slip in between plan and apply."""
+        with self.ctx.store.write() as session:
+            run = run_store.get_run(session=session, run_id=run_id)
+            fields = dict(done, finished_at=utcnow())
+            if not run_store.transition(session=session, run_id=run_id, to=to, **fields):
+                raise errors.Cancelled(stopped_message(run))
+            if run.parent_run_id is not None:
+                run_store.transition(session=session, run_id=run.parent_run_id, to=to,
+                                     message=f"applied by run {run.id}")  # fmt: skip
+                return None
+            run_store.supersede_older_plans(
+                session=session, workspace_id=run.workspace_id, newer_run_id=run_id
+            )
+            if to is RunStatus.AWAITING_APPROVAL and run.auto_apply:
+                return self._auto_apply_child(session, run)
+        return None
+
+    def _auto_apply_child(self, session: Session, plan: Run) -> Run:
+        ws = store.get_workspace_by_id(session=session, workspace_id=plan.workspace_id)
+        labels = Labels(experiment_id=plan.experiment_id, test_id=plan.test_id)
+        child = self.insert(session, ws.name, operation=Operation.APPLY,
+                            mode=PlanMode(plan.plan_mode), labels=labels,
+                            parent=view(session, plan), status=RunStatus.RUNNING)  # fmt: skip
+        child.worker = plan.worker
+        run_store.hand_over_workspace(
+            session=session, workspace_id=ws.id, from_run_id=plan.id, to_run_id=child.id
+        )
+        return child
+
+    def fail(self, run_id: str, done: dict[str, Any], exc: BaseException) -> BaseException:
+        """Record why the run ended early; returns the error the caller should raise (a
+        run cancelled or halted by someone else becomes `Cancelled`, exit code 4)."""
+        cancelled = isinstance(
+            exc, (errors.TerraformCancelled, errors.Cancelled, KeyboardInterrupt)
+        )
+        to = RunStatus.CANCELLED if cancelled else RunStatus.ERRORED
+        message = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else str(exc)
+        code = getattr(exc, "exit_code", 4 if cancelled else 1)
+        with self.ctx.store.write() as session:
+            run = run_store.get_run(session=session, run_id=run_id)
+            fields = dict(done, exit_code=done.get("exit_code", code), finished_at=utcnow())
+            moved = run_store.transition(
+                session=session, run_id=run.id, to=to, message=message, **fields
+            )
+            if not moved:  # someone else ended it first (cancel, halt): keep their status
+                run_store.update_run(session=session, run_id=run.id, **fields)
+            if run.parent_run_id is not None:
+                note = f"its apply {run.id} {to.value}: {message}"
+                run_store.transition(session=session, run_id=run.parent_run_id, to=to,
+                                     message=note)  # fmt: skip
+            session.refresh(run)
+            if run.status == RunStatus.CANCELLED:
+                return errors.Cancelled(stopped_message(run))
+        return exc
+
+    # --- applicability -----------------------------------------------------------------
+
+    def applicable_plan(self, workspace: str, plan_run_id: str | None = None) -> RunView:
+        """The plan an apply would apply, or `RunRefused` saying why it cannot be applied."""
+        with self.ctx.store.read() as session:
+            ws = store.get_workspace(session=session, name=workspace)
+            plan = _find_plan(session, ws, plan_run_id)
+            check_applicable(ws, plan)
+            return view(session, plan)
+
+    def has_pending_plan(self, workspace: str) -> bool:
+        with self.ctx.store.read() as session:
+            ws = store.get_workspace(session=session, name=workspace)
+            latest = run_store.latest_plan(session=session, workspace_id=ws.id)
+            return latest is not None and latest.status == RunStatus.AWAITING_APPROVAL
+
+
+def declare_lost(session: Session, run: Run) -> bool:
+    """Mark a running run whose process stopped heartbeating `errored`, free its workspace,
+    and end its plan parent. It is never re-run by itself: an apply needs a new plan."""
+    beat = run.heartbeat_at or run.started_at
+    who = f"worker {run.worker}" if run.worker else f"its process on {run.host}"
+    when = f"{beat:%Y-%m-%d %H:%M:%S}Z" if beat else "never"
+    message = f"{who} stopped heartbeating (last at {when}); the run was not retried"
+    if not run_store.transition(session=session, run_id=run.id, to=RunStatus.ERRORED,
+                                message=message, finished_at=utcnow()):  # fmt: skip
+        return False
+    run_store.release_workspace(session=session, workspace_id=run.workspace_id, run_id=run.id)
+    if run.parent_run_id is not None:
+        run_store.transition(session=session, run_id=run.parent_run_id, to=RunStatus.ERRORED,
+                             message=f"its apply {run.id} was lost: {message}")  # fmt: skip
+    return True
+
+
+def stopped_message(run: Run) -> str:
+    if run.halted:
+        reason = f": {run.halt_reason}" if run.halt_reason else ""
+        return f"run {run.id} was halted by {run.halted_by}{reason}"
+    return f"run {run.id} was cancelled ({run.message or 'no reason given'})"
+
+
+def _find_plan(session: Session, ws: Workspace, plan_run_id: str | None) -> Run:
+    if plan_run_id is not None:
+        plan = run_store.get_run(session=session, run_id=plan_run_id)
+        if plan.workspace_id != ws.id:
+            raise errors.RunRefused(f"run {plan.id} is not a run of workspace '{ws.name}'")
+        return plan
+    latest = run_store.latest_plan(session=session, workspace_id=ws.id)
+    if latest is None:
+        raise errors.RunRefused(
+            f"workspace '{ws.name}' has no plan to apply; run `tfctl plan {ws.name}` first"
+        )
+    return latest
+
+
+def check_applicable(ws: Workspace, plan: Run) -> None:
+    """Refuse, saying why and what to do, unless `plan` is a plan awaiting approval."""
+    if plan.operation != Operation.PLAN:
+        raise errors.RunRefused(f"run {plan.id} is an apply, not a plan")
+    status = RunStatus(plan.status)
+    if status is RunStatus.AWAITING_APPROVAL:
+        return
+    reason = ""
+    if plan.halted:
+        reason = f" (halted by {plan.halted_by}: {plan.halt_reason or 'no reason given'})"
+    elif plan.message:
+        reason = f" ({plan.message})"
+    why = NOT_APPLICABLE[status].format(id=plan.id, workspace=ws.name, reason=reason)
+    raise errors.RunRefused(f"plan {plan.id} cannot be applied: {why}")

@@ -1,0 +1,240 @@
+"""`tfctl worker`: claim queued runs, execute them, heartbeat, and stop cleanly.
+
+Each of `concurrency` slots loops: reap runs whose process died, claim the oldest runnable
+queued run (atomically; see `persistence.runs.claim_next`), execute it through the same
+`TerraformRuntime` as the in-process path, repeat. The worker row heartbeats so
+`tfctl worker list` and `--queue` know who is alive. SIGTERM/SIGINT stop claiming and cancel
+the runs in progress (terraform is interrupted gracefully, its state recorded), so a
+stopped worker never leaves a run `running`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import timedelta
+from types import FrameType
+from typing import TYPE_CHECKING
+
+from tfctl import errors
+from tfctl.persistence.kinds import RunStatus
+from tfctl.persistence.types import utcnow
+
+if TYPE_CHECKING:
+    from tfctl.context import AppContext
+    from tfctl.runtime import RunObserver
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class WorkerOptions:
+    name: str
+    concurrency: int = 1
+    burst: bool = False
+    max_runs: int | None = None
+    poll_interval: float = 1.0
+
+
+class Worker:
+    def __init__(
+        self,
+        ctx: AppContext,
+        options: WorkerOptions,
+        *,
+        observer: Callable[[], RunObserver] | None = None,
+    ) -> None:
+        self.ctx, self.options = ctx, options
+        self._observer = observer
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._claimed = 0
+        self.runs_done = 0
+        self.worker_id = ""
+
+    def run(self) -> int:
+        """Work until stopped (signal, `--burst` drained, `--max-runs` reached); returns the
+        number of runs executed."""
+        self._register()
+        previous = self._install_signal_handlers()
+        slots = [threading.Thread(target=self._slot, name=f"slot-{i}", daemon=True)
+                 for i in range(self.options.concurrency)]  # fmt: skip
+        for slot in slots:
+            slot.start()
+        try:
+            while any(slot.is_alive() for slot in slots):
+                self._heartbeat()
+                self._stop.wait(self.ctx.settings.heartbeat_interval)
+        finally:
+            for slot in slots:
+                slot.join()
+            self._deregister()
+            _restore_signal_handlers(previous)
+        return self.runs_done
+
+    def stop(self, reason: str) -> None:
+        """Stop claiming, and cancel what this worker is running (recorded with `reason`)."""
+        if self._stop.is_set():
+            return
+        self._stop.set()
+        from tfctl.runs import cancel_worker_runs
+
+        stopped = cancel_worker_runs(self.ctx.store, worker=self.options.name, reason=reason)
+        log.warning("worker %s stopping (%s); cancelled %d run(s)", self.options.name, reason,
+                    len(stopped))  # fmt: skip
+
+    # --- the slot loop -----------------------------------------------------------------
+
+    def _slot(self) -> None:
+        while not self._stop.is_set():
+            if not self._take_ticket():
+                return
+            try:
+                run_id = self._claim()
+            except Exception:
+                self._return_ticket()
+                log.exception("claiming a run failed; retrying")
+                self._stop.wait(self.options.poll_interval)
+                continue
+            if run_id is None:
+                self._return_ticket()
+                if self.options.burst and self._queue_empty():
+                    return
+                self._stop.wait(self.options.poll_interval)
+                continue
+            self._execute(run_id)
+
+    def _take_ticket(self) -> bool:
+        """Reserve one of `--max-runs` before claiming, so slots never overshoot it."""
+        with self._lock:
+            if self.options.max_runs is not None and self._claimed >= self.options.max_runs:
+                return False
+            self._claimed += 1
+            return True
+
+    def _return_ticket(self) -> None:
+        with self._lock:
+            self._claimed -= 1
+
+    def _claim(self) -> str | None:
+        from tfctl.persistence.runs import claim_next
+
+        reap_stale_runs(self.ctx)
+        with self.ctx.store.write() as session:
+            run = claim_next(session=session, worker=self.options.name)
+            return None if run is None else run.id
+
+    def _execute(self, run_id: str) -> None:
+        from tfctl.runtime import TerraformRuntime
+
+        observer = self._observer() if self._observer else None
+        runtime = TerraformRuntime(self.ctx, observer=observer)
+        try:
+            runtime.execute(run_id)
+        except errors.TfctlError as exc:  # recorded on the run; the worker goes on
+            log.info("run %s ended: %s", run_id, exc)
+        except Exception:
+            log.exception("run %s failed unexpectedly", run_id)
+        with self._lock:
+            self.runs_done += 1
+
+    def _queue_empty(self) -> bool:
+        from tfctl.persistence.runs import count_in_status
+
+        with self.ctx.store.read() as session:
+            return count_in_status(session=session, status=RunStatus.QUEUED) == 0
+
+    # --- registration and liveness -------------------------------------------------------
+
+    def _register(self) -> None:
+        from tfctl.persistence.workers import register_worker
+
+        with self.ctx.store.write() as session:
+            row = register_worker(
+                session=session, name=self.options.name, host=self.ctx.host, pid=os.getpid(),
+                concurrency=self.options.concurrency,
+            )  # fmt: skip
+            self.worker_id = row.id
+
+    def _heartbeat(self) -> None:
+        from tfctl.persistence.workers import worker_heartbeat
+
+        try:
+            with self.ctx.store.write() as session:
+                worker_heartbeat(
+                    session=session, worker_id=self.worker_id, runs_done=self.runs_done
+                )
+        except Exception:  # a store hiccup must not stop the worker; the next beat retries
+            log.warning("worker heartbeat failed", exc_info=True)
+
+    def _deregister(self) -> None:
+        from tfctl.persistence.workers import stop_worker
+
+        with self.ctx.store.write() as session:
+            stop_worker(session=session, worker_id=self.worker_id, runs_done=self.runs_done)
+
+    def _install_signal_handlers(self) -> dict[int, object]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+
+        def handler(signum: int, _frame: FrameType | None) -> None:
+            self.stop(f"worker {self.options.name} received {signal.Signals(signum).name}")
+
+        return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _restore_signal_handlers(previous: dict[int, object]) -> None:
+    for sig, handler in previous.items():
+        signal.signal(sig, handler)  # type: ignore[arg-type]
+
+
+def reap_stale_runs(ctx: AppContext) -> list[str]:
+    """Declare `running` runs whose heartbeat stopped (their worker or process died) lost:
+    `errored`, workspace freed, never re-run by themselves. Returns their ids."""
+    from tfctl.persistence import runs as run_store
+    from tfctl.runbook import declare_lost
+
+    cutoff = utcnow() - timedelta(seconds=ctx.settings.heartbeat_timeout)
+    with ctx.store.write() as session:
+        stale = run_store.stale_holders(session=session, older_than=cutoff)
+        lost = [run.id for run in stale if declare_lost(session, run)]
+        for run in run_store.orphaned_locks(session=session, older_than=cutoff):
+            # cancelled or halted after its process died: nobody else will let go
+            run_store.release_workspace(session=session, workspace_id=run.workspace_id,
+                                        run_id=run.id)  # fmt: skip
+            if run.finished_at is None:
+                run_store.update_run(session=session, run_id=run.id, finished_at=utcnow())
+        return lost
+
+
+def default_name(host: str) -> str:
+    return f"{host}-{os.getpid()}"
+
+
+def list_workers(ctx: AppContext) -> list[dict[str, object]]:
+    """Live workers (heartbeat within the heartbeat timeout) with their current runs; the
+    documented `--json` shape: name, host, pid, concurrency, started_at, heartbeat_at,
+    runs_done, current_runs."""
+    from tfctl.persistence.workers import current_runs, live_workers
+
+    since = utcnow() - timedelta(seconds=ctx.settings.heartbeat_timeout)
+    with ctx.store.read() as session:
+        workers = live_workers(session=session, since=since)
+        running = current_runs(session=session, worker_names=[w.name for w in workers])
+    return [
+        {
+            "name": w.name,
+            "host": w.host,
+            "pid": w.pid,
+            "concurrency": w.concurrency,
+            "started_at": w.started_at.isoformat(),
+            "heartbeat_at": w.heartbeat_at.isoformat() if w.heartbeat_at else None,
+            "runs_done": w.runs_done,
+            "current_runs": running.get(w.name, []),
+        }
+        for w in workers
+    ]
