@@ -17,6 +17,14 @@ def tests(session: nox.Session) -> None:
 
 
 @nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks: figures against baselines measured in the same run; writes
+    bench/results.md. Never fails on a timing. `nox -s bench -- startup runs` runs a subset."""
+    session.install(".[test]")
+    session.run("python", "bench/run.py", *session.posargs)
+
+
+@nox.session
 def lint(session: nox.Session) -> None:
     session.install("ruff>=0.6")
     session.run("ruff", "check", "src", "tests", "noxfile.py")

@@ -81,7 +81,8 @@ def list_runs(
         query = query.where(Run.workspace_id == workspace_id)
     if statuses:
         query = query.where(col(Run.status).in_(list(statuses)))
-    query = query.order_by(col(Run.created_at).desc(), col(Run.id).desc()).limit(limit)
+    # ids are time-ordered, so the primary key gives newest-first without a sort
+    query = query.order_by(col(Run.id).desc()).limit(limit)
     return [(run, name) for run, name in session.exec(query).all()]
 
 
