@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import math
 import shutil
+import time
+from collections.abc import Callable
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -10,6 +13,10 @@ from tfctl import errors
 
 if TYPE_CHECKING:
     from tfctl.settings import Settings
+
+#: `wait_for_store`'s backoff: the first pause, doubled after each failed attempt up to the cap.
+WAIT_FIRST_DELAY = 0.2
+WAIT_MAX_DELAY = 5.0
 
 
 def initialise(settings: Settings) -> dict[str, Any]:
@@ -92,6 +99,89 @@ def _check_store(settings: Settings) -> dict[str, Any]:
     elif not state.up_to_date:
         result["error"] = "the store's schema is behind; run `tfctl init` or `tfctl db upgrade`"
     return result
+
+
+def wait_for_store(
+    url: str,
+    timeout: float,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+    probe: Callable[[str, float], None] | None = None,
+    notify: Callable[[str], None] | None = None,
+) -> float:
+    """Wait until the store at `url` answers `SELECT 1`; returns the seconds waited.
+
+    Retries with exponential backoff (0.2 s, doubling, at most 5 s between attempts) and
+    never sleeps past the deadline; when `timeout` seconds pass without an answer, raises
+    `StoreUnavailable` naming the (password-masked) URL and the last error. A bad URL is
+    raised at once (`InvalidSetting`). A SQLite store has no server to come up, so it is not
+    waited for (connecting would create the file). `probe(url, seconds_left)` makes one
+    attempt (default: a real connection); `notify` receives a line per failed attempt.
+    """
+    if url.startswith("sqlite"):
+        return 0.0
+    attempt = probe or _connecting_probe(url)
+    start = clock()
+    deadline, delay = start + timeout, WAIT_FIRST_DELAY
+    while True:
+        try:
+            attempt(url, deadline - clock())
+            return clock() - start
+        except errors.StoreUnavailable as exc:
+            pause = min(delay, deadline - clock())
+            if pause <= 0:
+                raise _gave_up(url, timeout, exc) from exc
+            if notify is not None:
+                notify(f"waiting for the job store: {exc.message} (retrying in {pause:.1f}s)")
+        sleep(pause)
+        delay = min(delay * 2, WAIT_MAX_DELAY)
+
+
+def _gave_up(url: str, timeout: float, last: errors.StoreUnavailable) -> errors.StoreUnavailable:
+    from tfctl.settings import mask_url_password
+
+    return errors.StoreUnavailable(
+        f"the job store at {mask_url_password(url)} did not answer within {timeout:g}s; "
+        f"last error: {last.message}"
+    )
+
+
+def _connecting_probe(url: str) -> Callable[[str, float], None]:
+    """The real probe, ready to go: a bad URL fails here, and loading SQLAlchemy and the
+    driver (tfctl's start-up, not waiting for the store) happens before the clock starts."""
+    from tfctl.persistence.db import create_store_engine
+
+    create_store_engine(url).dispose()
+    return _probe_store
+
+
+def _probe_store(url: str, seconds_left: float) -> None:
+    """One connection attempt and `SELECT 1`; any failure to get an answer (no server yet,
+    still starting, the database not created yet) is `StoreUnavailable`."""
+    from sqlalchemy import event, text
+    from sqlalchemy.exc import DBAPIError
+
+    from tfctl.persistence.db import create_store_engine
+
+    engine = create_store_engine(url)
+    # libpq's connect timeout (10 s by default here) would overrun a short deadline.
+    event.listen(engine, "do_connect", _connect_timeout(seconds_left))
+    try:
+        with engine.connect() as connection:
+            connection.execute(text("SELECT 1"))
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
+        raise errors.StoreUnavailable(reason) from exc
+    finally:
+        engine.dispose()
+
+
+def _connect_timeout(seconds_left: float) -> Callable[..., None]:
+    def cap(_dialect: Any, _record: Any, _cargs: Any, cparams: dict[str, Any]) -> None:
+        cparams["connect_timeout"] = max(2, math.ceil(seconds_left))  # libpq's minimum is 2
+
+    return cap
 
 
 def _masked(settings: Settings) -> str:

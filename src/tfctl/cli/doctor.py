@@ -6,9 +6,21 @@ from typing import Annotated
 
 import typer
 
-from tfctl.cli.context import JSON_OPTION, app_context, print_json, stdout_console, table
+from tfctl.cli.context import JSON_OPTION, app_context, note, print_json, stdout_console, table
 
 Json = Annotated[bool, JSON_OPTION]
+WaitForDb = Annotated[
+    float | None,
+    typer.Option(
+        "--wait-for-db",
+        metavar="SECONDS",
+        min=0,
+        help=(
+            "First wait up to SECONDS for the store's database to answer (retrying with "
+            "backoff), e.g. while a bootstrap brings PostgreSQL up; exit 1 if it does not."
+        ),
+    ),
+]
 
 
 def init(ctx: typer.Context, as_json: Json = False) -> None:
@@ -26,14 +38,18 @@ def init(ctx: typer.Context, as_json: Json = False) -> None:
     print(f"job store:  {result['url']} (schema {result['schema']})")
 
 
-def doctor(ctx: typer.Context, as_json: Json = False) -> None:
+def doctor(ctx: typer.Context, as_json: Json = False, wait_for_db: WaitForDb = None) -> None:
     """Report each setting and where it came from, the terraform binary, and the store.
 
     Exits 1 when something needs attention.
     """
-    from tfctl.doctor import diagnose
+    from tfctl.doctor import diagnose, wait_for_store
 
-    report = diagnose(app_context(ctx).settings)
+    settings = app_context(ctx).settings
+    if wait_for_db is not None:
+        waited = wait_for_store(settings.store_url, wait_for_db, notify=note)
+        note(f"the job store answered after {waited:.1f}s")
+    report = diagnose(settings)
     if as_json:
         print_json(report)
     else:

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from tfctl import __version__
-from tfctl.cli import db, doctor, halt, run, runs, stack, state, worker, workspace
+from tfctl.cli import db, doctor, halt, run, runs, stack, state, store, worker, workspace
 from tfctl.cli.context import make_context
 
 app = typer.Typer(
@@ -33,6 +33,7 @@ app = typer.Typer(
 app.add_typer(stack.app, name="stack")
 app.add_typer(workspace.app, name="workspace")
 app.add_typer(db.app, name="db")
+app.add_typer(store.app, name="store")
 app.add_typer(runs.app, name="runs")
 app.add_typer(state.app, name="state")
 app.add_typer(worker.app, name="worker")
