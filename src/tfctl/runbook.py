@@ -26,6 +26,7 @@ if TYPE_CHECKING:
 
     from tfctl.context import AppContext
     from tfctl.persistence.models import Run, Workspace
+    from tfctl.policy.gate import Block
 
 
 @dataclass(frozen=True, slots=True)
@@ -53,12 +54,13 @@ class RunBook:
         mode: PlanMode,
         labels: Labels,
         parent: RunView | None = None,
+        override_reason: str | None = None,
     ) -> Run:
         """Insert the run as `running` and take the workspace, in one transaction."""
         with self.ctx.store.write() as session:
             run = self.insert(
                 session, workspace, operation=operation, mode=mode, labels=labels,
-                parent=parent, status=RunStatus.RUNNING,
+                parent=parent, status=RunStatus.RUNNING, override_reason=override_reason,
             )  # fmt: skip
             ws = store.get_workspace_by_id(session=session, workspace_id=run.workspace_id)
             self._take_workspace(session, ws, run)
@@ -73,11 +75,13 @@ class RunBook:
         labels: Labels,
         parent: RunView | None,
         auto_apply: bool,
+        override_reason: str | None = None,
     ) -> RunView:
         with self.ctx.store.write() as session:
             run = self.insert(
                 session, workspace, operation=operation, mode=mode, labels=labels,
                 parent=parent, status=RunStatus.QUEUED, auto_apply=auto_apply,
+                override_reason=override_reason,
             )  # fmt: skip
             return view(session, run)
 
@@ -92,11 +96,15 @@ class RunBook:
         parent: RunView | None,
         status: RunStatus,
         auto_apply: bool = False,
+        override_reason: str | None = None,
     ) -> Run:
-        """A new run row; a plan records the stack's latest version, an apply its plan's."""
+        """A new run row; a plan records the stack's latest version, an apply its plan's
+        (refused unless the plan may be applied; a policy override is recorded on it)."""
         ws = store.get_workspace(session=session, name=workspace)
+        policy_results = None
         if parent is not None:
-            check_applicable(ws, run_store.get_run(session=session, run_id=parent.id))
+            plan = run_store.get_run(session=session, run_id=parent.id)
+            policy_results = self._gate(ws, plan, override_reason)
             version_id = parent.spec_version_id
         else:
             stack = store.get_stack_by_id(session=session, stack_id=ws.stack_id)
@@ -111,6 +119,7 @@ class RunBook:
             plan_mode=mode.value,
             status=status.value,
             auto_apply=auto_apply,
+            policy_results=policy_results,
             actor=self.ctx.actor,
             host=self.ctx.host,
             terraform_bin=self.ctx.settings.terraform_bin,
@@ -120,6 +129,19 @@ class RunBook:
             started_at=now,
             heartbeat_at=now,
         )
+
+    def _gate(self, ws: Workspace, plan: Run, override_reason: str | None) -> dict[str, Any] | None:
+        """Refuse an apply of `plan` unless it may be applied (`check_applicable`); returns
+        the override record for the apply run when a soft_mandatory block was overridden."""
+        from tfctl.policy.gate import override_record
+
+        required = self.ctx.settings.policy_require_engine
+        block = check_applicable(ws, plan, override_reason=override_reason,
+                                 require_engine=required)  # fmt: skip
+        if block is None or override_reason is None:
+            return None
+        return override_record(block, actor=self.ctx.actor, reason=override_reason,
+                               plan_id=plan.id, at=utcnow())  # fmt: skip
 
     def _take_workspace(self, session: Session, ws: Workspace, run: Run) -> None:
         holder_id = run_store.acquire_workspace(session=session, workspace_id=ws.id, run_id=run.id)
@@ -160,6 +182,9 @@ class RunBook:
         with self.ctx.store.write() as session:
             run = run_store.get_run(session=session, run_id=run_id)
             fields = dict(done, finished_at=utcnow())
+            held = self._held_by_policy(session, run, done, to)
+            if held is not None:
+                fields["message"] = held
             if not run_store.transition(session=session, run_id=run_id, to=to, **fields):
                 raise errors.Cancelled(stopped_message(run))
             if run.parent_run_id is not None:
@@ -169,9 +194,25 @@ class RunBook:
             run_store.supersede_older_plans(
                 session=session, workspace_id=run.workspace_id, newer_run_id=run_id
             )
-            if to is RunStatus.AWAITING_APPROVAL and run.auto_apply:
+            if to is RunStatus.AWAITING_APPROVAL and run.auto_apply and held is None:
                 return self._auto_apply_child(session, run)
         return None
+
+    def _held_by_policy(
+        self, session: Session, run: Run, done: dict[str, Any], to: RunStatus
+    ) -> str | None:
+        """Why a plan approved in advance is not applied after all: policy blocks it. It
+        stays awaiting approval, for a person to look at (and override, if soft)."""
+        from tfctl.policy.gate import blocked_by, refusal
+
+        if not (to is RunStatus.AWAITING_APPROVAL and run.auto_apply):
+            return None
+        required = self.ctx.settings.policy_require_engine
+        block = blocked_by(done.get("policy_results"), require_engine=required)
+        if block is None:
+            return None
+        ws = store.get_workspace_by_id(session=session, workspace_id=run.workspace_id)
+        return "not applied automatically: " + refusal(block, plan_id=run.id, workspace=ws.name)
 
     def _auto_apply_child(self, session: Session, plan: Run) -> Run:
         ws = store.get_workspace_by_id(session=session, workspace_id=plan.workspace_id)
@@ -213,12 +254,16 @@ class RunBook:
 
     # --- applicability -----------------------------------------------------------------
 
-    def applicable_plan(self, workspace: str, plan_run_id: str | None = None) -> RunView:
-        """The plan an apply would apply, or `RunRefused` saying why it cannot be applied."""
+    def applicable_plan(
+        self, workspace: str, plan_run_id: str | None = None, *, override_reason: str | None = None
+    ) -> RunView:
+        """The plan an apply would apply, or `RunRefused` saying why it cannot be applied
+        (`PolicyBlocked` when its policy results block it; see `check_applicable`)."""
         with self.ctx.store.read() as session:
             ws = store.get_workspace(session=session, name=workspace)
             plan = _find_plan(session, ws, plan_run_id)
-            check_applicable(ws, plan)
+            check_applicable(ws, plan, override_reason=override_reason,
+                             require_engine=self.ctx.settings.policy_require_engine)  # fmt: skip
             return view(session, plan)
 
     def has_pending_plan(self, workspace: str) -> bool:
@@ -266,13 +311,22 @@ def _find_plan(session: Session, ws: Workspace, plan_run_id: str | None) -> Run:
     return latest
 
 
-def check_applicable(ws: Workspace, plan: Run) -> None:
-    """Refuse, saying why and what to do, unless `plan` is a plan awaiting approval."""
+def check_applicable(
+    ws: Workspace, plan: Run, *, override_reason: str | None = None, require_engine: bool = False
+) -> Block | None:
+    """Refuse, saying why and what to do, unless `plan` is a plan awaiting approval that its
+    policy results let through: `RunRefused` (exit 2) for a plan in another status,
+    `PolicyBlocked` (exit 3) for a failed hard_mandatory policy, a failed soft_mandatory one
+    without `override_reason`, or an unchecked plan when `require_engine`. Returns the soft
+    block that `override_reason` overrides, if any."""
+    from tfctl.policy.gate import enforce
+
     if plan.operation != Operation.PLAN:
         raise errors.RunRefused(f"run {plan.id} is an apply, not a plan")
     status = RunStatus(plan.status)
     if status is RunStatus.AWAITING_APPROVAL:
-        return
+        return enforce(plan.policy_results, plan_id=plan.id, workspace=ws.name,
+                       override_reason=override_reason, require_engine=require_engine)  # fmt: skip
     reason = ""
     if plan.halted:
         reason = f" (halted by {plan.halted_by}: {plan.halt_reason or 'no reason given'})"

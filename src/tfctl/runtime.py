@@ -22,6 +22,7 @@ from tfctl import errors
 from tfctl.persistence import runs as run_store
 from tfctl.persistence import store
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
+from tfctl.policy.gate import report_lines
 from tfctl.runbook import NO_LABELS, Labels, RunBook
 from tfctl.runguard import RunGuard
 from tfctl.runlog import RunLogSink
@@ -30,6 +31,7 @@ from tfctl.runs import RunView, show_run, view
 if TYPE_CHECKING:
     from tfctl.context import AppContext
     from tfctl.persistence.models import Run
+    from tfctl.policy import PolicyChecker
     from tfctl.terraform.runner import TerraformExecutor
 
 PLAN_FILE = "tfplan.binary"
@@ -72,7 +74,9 @@ class _Execution:
 
 
 class TerraformRuntime:
-    """Plan / apply / destroy / refresh for one application context."""
+    """Plan / apply / destroy / refresh for one application context. `override_reason` is
+    the operator's reason to apply plans whose soft_mandatory policies failed, in the applies
+    this runtime starts or queues (recorded on them with the actor)."""
 
     def __init__(
         self,
@@ -80,10 +84,14 @@ class TerraformRuntime:
         *,
         executor: TerraformExecutor | None = None,
         observer: RunObserver | None = None,
+        policy_checker: PolicyChecker | None = None,
+        override_reason: str | None = None,
     ) -> None:
         self.ctx = ctx
+        self.override_reason = override_reason
         self.book = RunBook(ctx)
         self._executor = executor
+        self._policy_checker = policy_checker
         self.observer: RunObserver = observer or _Silent()
         self._scrub_secrets: set[str] = set()
 
@@ -102,11 +110,13 @@ class TerraformRuntime:
         self, workspace: str, *, plan_run_id: str | None = None, labels: Labels = NO_LABELS
     ) -> RunView:
         """Apply exactly the approved plan `plan_run_id` (default: the workspace's pending
-        plan) in a child run, then record the resulting state version."""
-        plan = self.book.applicable_plan(workspace, plan_run_id)
+        plan) in a child run, then record the resulting state version. A plan that policy
+        blocks is refused (`PolicyBlocked`, exit 3) unless `override_reason` covers it."""
+        reason = self.override_reason
+        plan = self.book.applicable_plan(workspace, plan_run_id, override_reason=reason)
         _ = self.executor
         child = self.book.open(workspace, operation=Operation.APPLY, mode=PlanMode(plan.plan_mode),
-                           labels=labels, parent=plan)  # fmt: skip
+                               labels=labels, parent=plan, override_reason=reason)  # fmt: skip
         return self._execute_apply(child)
 
     def enqueue(
@@ -120,15 +130,18 @@ class TerraformRuntime:
         labels: Labels = NO_LABELS,
     ) -> RunView:
         """Store a run as `queued` for a worker (`tfctl worker`) and return at once. An apply
-        names its approved plan; a plan with `auto_apply` is applied by the worker as soon
-        as it awaits approval (the caller approved in advance)."""
+        names its approved plan (refused now if policy blocks it); a plan with `auto_apply`
+        is applied by the worker as soon as it awaits approval (the caller approved in
+        advance), unless policy blocks it."""
+        reason = self.override_reason
         parent = (
-            self.book.applicable_plan(workspace, plan_run_id)
+            self.book.applicable_plan(workspace, plan_run_id, override_reason=reason)
             if operation is Operation.APPLY
             else None
         )
         return self.book.enqueue(workspace, operation=operation, mode=mode, labels=labels,
-                                 parent=parent, auto_apply=auto_apply)  # fmt: skip
+                                 parent=parent, auto_apply=auto_apply,
+                                 override_reason=reason)  # fmt: skip
 
     def execute(self, run_id: str) -> RunView:
         """Execute a run a worker claimed (it is `running` and holds its workspace)."""
@@ -149,7 +162,7 @@ class TerraformRuntime:
             self.observer.phase("plan")
             result = executor.plan(work, self._plan_options(mode), **ex.kw)
             self.observer.phase("summary")
-            summary, sensitive = self._summarise(work, ex)
+            summary, sensitive, policy = self._summarise(run, work, ex)
             changes = _has_changes(summary, mode)
             if changes != (result.exit_code == 2):
                 ex.sink.note(f"terraform exited {result.exit_code}, but the plan has "
@@ -162,6 +175,7 @@ class TerraformRuntime:
                 "terraform_version": summary.get("terraform_version"),
                 "plan_sha256": _sha256(work / PLAN_FILE),
                 "work_dir": str(work),
+                "policy_results": policy,
             }
             landed = RunStatus.AWAITING_APPROVAL if changes else RunStatus.NO_CHANGES
             child = self.book.finish(run.id, ex.done, landed)
@@ -177,12 +191,18 @@ class TerraformRuntime:
             executor = self.executor
             plan = show_run(self.ctx.store, child.parent_run_id or "")
             work = self._plan_workdir(plan, ex)
+            for line in report_lines(child.policy_results):  # an override, with its reason
+                ex.sink.note(line)
             self.observer.phase("apply")
             try:
                 result = executor.apply(work, ApplyOptions(plan_file=PLAN_FILE), **ex.kw)
                 ex.done["exit_code"] = result.exit_code
-            finally:
-                self._snapshot_state(work, ex)
+            except errors.StateLocked:
+                raise  # terraform changed nothing; the state is another operation's
+            except BaseException:
+                self._snapshot_state(work, ex)  # a failed or interrupted apply wrote state
+                raise
+            self._snapshot_state(work, ex)
             self.book.finish(child.id, ex.done, RunStatus.APPLIED)
         return self._ended(child.id)
 
@@ -201,6 +221,16 @@ class TerraformRuntime:
             self._executor = TerraformExecutor(env)
             self._executor.version()  # refuse a missing or too old binary before any run
         return self._executor
+
+    @property
+    def policy_checker(self) -> PolicyChecker:
+        if self._policy_checker is None:
+            from tfctl.policy import PolicyChecker
+
+            self._policy_checker = PolicyChecker(
+                require_engine=self.ctx.settings.policy_require_engine
+            )
+        return self._policy_checker
 
     def run_dir(self, run_id: str) -> Path:
         return self.ctx.settings.runs_dir / run_id
@@ -269,21 +299,27 @@ class TerraformRuntime:
             detailed_exitcode=True,
         )
 
-    def _summarise(self, work: Path, ex: _Execution) -> tuple[dict[str, Any], bool]:
-        """Summarise `show -json` of the plan, and say whether it holds sensitive values.
-        The JSON holds secrets in clear text: it is read once, then deleted."""
+    def _summarise(
+        self, run: Run, work: Path, ex: _Execution
+    ) -> tuple[dict[str, Any], bool, dict[str, Any] | None]:
+        """Summarise `show -json` of the plan, say whether it holds sensitive values, and run
+        the policy gate on it. The JSON holds secrets in clear text: it is deleted right
+        after these two reads, and never stored."""
+        from tfctl.policy.service import check_plan
         from tfctl.terraform.summary import read_plan
 
         plan_json = work.parent / "plan.json"
         try:
             self.executor.show_json(work, PLAN_FILE, plan_json, **ex.kw)
             plan_summary, secrets = read_plan(plan_json)  # one streaming pass, ~2x file size
+            self._remember_secrets(ex, secrets)  # before policy messages are scrubbed
+            policy = check_plan(self.ctx.store, self.policy_checker, run.workspace_id, plan_json,
+                                scrub=ex.sink.scrub, note=ex.sink.note)  # fmt: skip
         finally:
             plan_json.unlink(missing_ok=True)
-        self._remember_secrets(ex, secrets)
         summary = plan_summary.to_json_dict()
         scrubbed: dict[str, Any] = json.loads(ex.sink.scrub(json.dumps(summary)))
-        return scrubbed, bool(secrets)
+        return scrubbed, bool(secrets), policy
 
     def _share_plan(self, run_id: str, work: Path, *, sensitive: bool) -> str:
         from tfctl import artifacts

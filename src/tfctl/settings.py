@@ -40,6 +40,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "work_dir": ("TFCTL_WORK_DIR",),
     "heartbeat_timeout": ("TFCTL_HEARTBEAT_TIMEOUT",),
     "artifact_key": ("TFCTL_ARTIFACT_KEY",),
+    "policy_require_engine": ("TFCTL_POLICY_REQUIRE_ENGINE",),
 }
 
 #: Settings whose values are secrets: reported as set or not, never shown.
@@ -76,6 +77,10 @@ class Settings(BaseSettings):
     work_dir: Path | None = Field(default=None, validation_alias=_env("work_dir"))
     heartbeat_timeout: float = Field(default=30.0, gt=0, validation_alias=_env("heartbeat_timeout"))
     artifact_key: str | None = Field(default=None, validation_alias=_env("artifact_key"))
+    # Fail closed: with no Rego engine, policy checks are skipped, and this blocks apply.
+    policy_require_engine: bool = Field(
+        default=False, validation_alias=_env("policy_require_engine")
+    )
 
     @property
     def heartbeat_interval(self) -> float:

@@ -14,7 +14,7 @@ from typing import Annotated
 import typer
 
 from tfctl import __version__
-from tfctl.cli import db, doctor, halt, run, runs, stack, state, store, worker, workspace
+from tfctl.cli import db, doctor, halt, policy, run, runs, stack, state, store, worker, workspace
 from tfctl.cli.context import make_context
 
 app = typer.Typer(
@@ -37,6 +37,7 @@ app.add_typer(store.app, name="store")
 app.add_typer(runs.app, name="runs")
 app.add_typer(state.app, name="state")
 app.add_typer(worker.app, name="worker")
+app.add_typer(policy.app, name="policy")
 app.command("workers", help="List live workers (same as `tfctl worker list`).")(worker.list_)
 app.command("init")(doctor.init)
 app.command("doctor")(doctor.doctor)

@@ -67,6 +67,9 @@ def _report(run: RunView, *, as_json: bool, detailed_exitcode: bool) -> None:
         print_json(run.to_dict())
     else:
         print(f"{run.workspace}: run {run.id} {run.status}")
+    if run.auto_apply and run.status == RunStatus.AWAITING_APPROVAL:
+        # approved in advance, yet not applied: the policy gate held it back
+        raise errors.PolicyBlocked(f"run {run.id} was not applied: {run.message or 'blocked'}")
     if run.status == RunStatus.CANCELLED:
         raise errors.Cancelled(f"run {run.id} was cancelled: {run.message or 'no reason given'}")
     if run.status == RunStatus.ERRORED:

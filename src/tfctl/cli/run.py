@@ -8,7 +8,7 @@ shown and confirmed; without one (CI) `--auto-approve` is required, and destroy 
 from __future__ import annotations
 
 import sys
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -40,14 +40,28 @@ Queue = Annotated[
 Wait = Annotated[
     bool, typer.Option("--wait", help="With --queue: follow the queued run to its end.")
 ]
+OverridePolicy = Annotated[
+    bool,
+    typer.Option(
+        "--override-policy",
+        help="Apply although soft_mandatory policies failed (needs --reason; recorded with "
+        "you as the actor). hard_mandatory failures cannot be overridden.",
+    ),
+]
+Reason = Annotated[
+    str | None, typer.Option("--reason", help="Why the policy is overridden (recorded).")
+]
 
 
-def _runtime(ctx: typer.Context, *, as_json: bool) -> tuple[TerraformRuntime, PlainObserver]:
+def _runtime(
+    ctx: typer.Context, *, as_json: bool, override_reason: str | None = None
+) -> tuple[TerraformRuntime, PlainObserver]:
     from tfctl.cli.progress import make_observer
     from tfctl.runtime import TerraformRuntime
 
     observer = make_observer()
-    return TerraformRuntime(app_context(ctx), observer=observer), observer
+    runtime = TerraformRuntime(app_context(ctx), observer=observer, override_reason=override_reason)
+    return runtime, observer
 
 
 def _labels(experiment_id: str | None, test_id: str | None) -> Labels:
@@ -122,15 +136,19 @@ def apply(
     wait: Wait = False,
     experiment_id: ExperimentId = None,
     test_id: TestId = None,
+    override_policy: OverridePolicy = False,
+    reason: Reason = None,
 ) -> None:
     """Apply an approved plan exactly, and record the resulting state.
 
     Without --run, applies the workspace's pending plan; if there is none, plans first.
     With --queue a worker applies it (with no pending plan, --auto-approve queues a plan
-    that the worker applies as soon as it is made).
+    that the worker applies as soon as it is made). A plan blocked by policy is refused
+    (exit 3); --override-policy --reason TEXT lets soft_mandatory failures through.
     """
+    override_reason = _override_reason(override_policy, reason)
     _require_approval_path(auto_approve)
-    runtime, observer = _runtime(ctx, as_json=as_json)
+    runtime, observer = _runtime(ctx, as_json=as_json, override_reason=override_reason)
     labels = _labels(experiment_id, test_id)
     if queue:
         _queue_apply(runtime, workspace, run, labels, auto_approve=auto_approve, wait=wait,
@@ -222,6 +240,18 @@ def refresh(
 # --- shared steps ----------------------------------------------------------------------------
 
 
+def _override_reason(override_policy: bool, reason: str | None) -> str | None:
+    from tfctl import errors
+
+    if override_policy and not (reason and reason.strip()):
+        raise errors.InvalidInput(
+            "--override-policy needs --reason TEXT: why the policy is overridden"
+        )
+    if reason is not None and not override_policy:
+        raise errors.InvalidInput("--reason is only used with --override-policy")
+    return reason.strip() if override_policy and reason else None
+
+
 def _typed_confirmation(workspace: str) -> None:
     from tfctl import errors
 
@@ -245,6 +275,11 @@ def _queue_apply(
     from tfctl.persistence.kinds import Operation, PlanMode
 
     if run_id is None and not runtime.book.has_pending_plan(workspace):
+        if runtime.override_reason:  # an override is for a plan someone has looked at
+            raise errors.InvalidInput(
+                f"workspace '{workspace}' has no plan to review; --override-policy applies "
+                f"to a reviewed plan: run `tfctl plan {workspace}` first"
+            )
         if not auto_approve:
             raise errors.InvalidInput(
                 f"workspace '{workspace}' has no plan to review; run `tfctl plan {workspace}` "
@@ -253,7 +288,8 @@ def _queue_apply(
         _queue_plan_and_apply(runtime, workspace, PlanMode.NORMAL, labels, wait=wait,
                               as_json=as_json)  # fmt: skip
         return
-    plan_run = runtime.book.applicable_plan(workspace, run_id)
+    plan_run = runtime.book.applicable_plan(workspace, run_id,
+                                            override_reason=runtime.override_reason)  # fmt: skip
     _confirm(plan_run, auto_approve=auto_approve, as_json=as_json)
     submit(runtime, workspace, operation=Operation.APPLY, mode=PlanMode(plan_run.plan_mode),
            plan_run_id=plan_run.id, labels=labels, wait=wait, as_json=as_json)  # fmt: skip
@@ -281,13 +317,16 @@ def _plan_to_apply(
 ) -> RunView | None:
     from tfctl.cli.context import note
 
+    reason = runtime.override_reason
     if run_id is not None or runtime.book.has_pending_plan(workspace):
-        plan_run = runtime.book.applicable_plan(workspace, run_id)
+        plan_run = runtime.book.applicable_plan(workspace, run_id, override_reason=reason)
         planned = f"{plan_run.created_at:%Y-%m-%d %H:%M:%S}Z"
         note(f"applying plan {plan_run.id} (planned by {plan_run.actor} at {planned})")
         return plan_run
     plan_run = runtime.plan(workspace, labels=labels)
-    return plan_run if _show_plan(plan_run, as_json=as_json) else None
+    if not _show_plan(plan_run, as_json=as_json):
+        return None
+    return runtime.book.applicable_plan(workspace, plan_run.id, override_reason=reason)
 
 
 def _show_plan(plan_run: RunView, *, as_json: bool) -> bool:
@@ -318,6 +357,7 @@ def _confirm(plan_run: RunView, *, auto_approve: bool, as_json: bool) -> None:
         return
     console = stderr_console()
     print_summary(console, plan_run.summary)
+    _print_policy(plan_run.policy_results, err=True)
     if not typer.confirm(f"Apply plan {plan_run.id} to {plan_run.workspace}?", err=True):
         raise errors.Cancelled(f"not applied; plan {plan_run.id} still awaits approval")
 
@@ -339,6 +379,7 @@ def _apply(
         print_json(applied.to_dict())
         return
     print(f"{applied.workspace}: {applied.status} (run {applied.id}, plan {plan_run.id})")
+    _print_policy(applied.policy_results)
 
 
 def _report_plan(run: RunView, *, as_json: bool) -> None:
@@ -350,11 +391,19 @@ def _report_plan(run: RunView, *, as_json: bool) -> None:
         return
     if not run.has_changes:
         print(f"{run.workspace}: no changes (run {run.id})")
+        _print_policy(run.policy_results)
         return
     print_summary(stdout_console(), run.summary)
+    _print_policy(run.policy_results)
     print(
         f"{run.workspace}: plan {run.id} awaits approval; `tfctl apply {run.workspace}` applies it"
     )
+
+
+def _print_policy(results: dict[str, Any] | None, *, err: bool = False) -> None:
+    from tfctl.cli.policy import print_results
+
+    print_results(results, err=err)
 
 
 def _can_prompt() -> bool:

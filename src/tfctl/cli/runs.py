@@ -83,6 +83,10 @@ def show(ctx: typer.Context, run_id: RunId, as_json: Json = False) -> None:
             print(f"{label + ':':<13}{value}")
     if run.summary:
         print_summary(stdout_console(), run.summary)
+    if run.policy_results:
+        from tfctl.cli.policy import print_results
+
+        print_results(run.policy_results)
 
 
 @app.command()

@@ -207,3 +207,28 @@ class RunArtifact(SQLModel, table=True):
     size: int
     content: bytes = Field(sa_column=Column(LargeBinary, nullable=False))
     created_at: datetime = _when()
+
+
+class PolicyAttachment(SQLModel, table=True):
+    """A Rego policy (one `.rego` file or a directory of them) bound to a workspace with an
+    enforcement level (DESIGN.md "Policy gate").
+
+    The policy is stored by its absolute path and re-read at every check; `sha256` is its
+    content hash at attach time, so a check can say that the policy changed since.
+    """
+
+    __tablename__ = "policy_attachments"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "source", name="uq_policy_attachments_workspace_source"),
+    )
+
+    id: str = Field(primary_key=True, max_length=40)
+    workspace_id: str = Field(
+        foreign_key="workspaces.id", max_length=40, index=True, ondelete="CASCADE"
+    )
+    source: str = Field(max_length=1024)
+    kind: str = Field(max_length=16)
+    level: str = Field(max_length=16)
+    sha256: str = Field(max_length=64)
+    actor: str = Field(max_length=255)
+    created_at: datetime = _when()
