@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 
 WORKSPACE_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
+SETTING_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*(\.[A-Za-z_][A-Za-z0-9_-]*)*$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,16 +60,18 @@ class WorkspaceView:
         }
 
 
-def parse_assignments(pairs: Iterable[str], *, option: str) -> dict[str, Any]:
+def parse_assignments(pairs: Iterable[str], *, option: str, dotted: bool = False) -> dict[str, Any]:
     """`["count=3", "name=web"]` → `{"count": 3, "name": "web"}`.
 
     A value that parses as JSON keeps its type (numbers, booleans, lists, objects, null);
-    anything else is a string, so `--var region=eu-west-1` needs no quoting.
+    anything else is a string, so `--var region=eu-west-1` needs no quoting. With `dotted`,
+    keys may be paths such as `endpoints.s3` (backend settings).
     """
     values: dict[str, Any] = {}
+    pattern = SETTING_NAME if dotted else VARIABLE_NAME
     for pair in pairs:
         key, sep, raw = pair.partition("=")
-        if not sep or not VARIABLE_NAME.match(key):
+        if not sep or not pattern.match(key):
             raise errors.InvalidInput(
                 f"{option} {pair!r}: expected NAME=VALUE with NAME of letters, digits, '_' or '-'"
             )
@@ -89,11 +92,15 @@ def create_workspace(
     variables: dict[str, Any],
 ) -> WorkspaceView:
     """Create workspace `name` for `stack`; nothing is written if any input is invalid."""
+    from tfctl.codegen.wrapper import check_backend_config
+
     _check_name(name)
     if backend not in BACKENDS:
         raise errors.InvalidInput(
             f"--backend {backend!r}: unknown backend; expected one of {', '.join(BACKENDS)}"
         )
+    # refused here, before anything is stored: credentials, unknown or missing settings
+    backend_config = check_backend_config(backend, backend_config)
     with db.write() as session:
         if store.find_workspace(session=session, name=name) is not None:
             raise errors.AlreadyExists(

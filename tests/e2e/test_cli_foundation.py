@@ -201,3 +201,27 @@ def test_wheel_ships_templates_modules_and_examples(tmp_path: Path) -> None:
     templates, modules = (Path(p) for p in result.stdout.split())
     assert templates == tmp_path / "site" / "tfctl" / "templates"
     assert modules == tmp_path / "site" / "tfctl" / "modules"
+
+
+def test_backend_credentials_are_refused_before_anything_is_stored(
+    isolated_env: Path, tmp_path: Path
+) -> None:
+    ok("init")
+    (tmp_path / "s.yaml").write_text("name: s\nkind: generic\nmodule_source: x/y\n")
+    ok("stack", "push", str(tmp_path / "s.yaml"))
+    before = row_counts(isolated_env)
+    settings = ["--backend-config", "bucket=b", "--backend-config", "key=k",
+                "--backend-config", "region=r"]  # fmt: skip
+    line = refused("workspace", "create", "w", "--stack", "s", "--backend", "s3", *settings,
+                   "--backend-config", "secret_key=abc")  # fmt: skip
+    assert "AWS_SECRET_ACCESS_KEY" in line
+    assert "abc" not in line
+    line = refused("workspace", "create", "w", "--stack", "s", "--backend", "s3")
+    assert "missing setting 'bucket'" in line
+    assert row_counts(isolated_env) == before
+    created = json.loads(ok("workspace", "create", "w", "--stack", "s", "--backend", "s3",
+                            "--backend-config", "bucket=b", "--backend-config", "key=k",
+                            "--backend-config", "region=r",
+                            "--backend-config", "endpoints.s3=http://127.0.0.1:9",
+                            "--json"))  # fmt: skip
+    assert created["backend_config"]["endpoints"] == {"s3": "http://127.0.0.1:9"}

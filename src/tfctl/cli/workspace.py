@@ -44,7 +44,7 @@ def create(
 
     app_ctx = app_context(ctx)
     variables = parse_assignments(var or [], option="--var")
-    config = parse_assignments(backend_config or [], option="--backend-config")
+    config = parse_assignments(backend_config or [], option="--backend-config", dotted=True)
     view = create_workspace(
         app_ctx.store,
         name,

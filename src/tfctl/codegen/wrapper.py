@@ -5,9 +5,13 @@ checked before anything is rendered: a missing required setting, an unknown one,
 the wrong type is an `errors.InvalidInput` that names the backend and the setting. Strings are
 rendered through `hcl_string`, so no setting can inject configuration.
 
-Credentials are never rendered: the configuration lands in run directories and logs, so access
-keys, secrets and tokens must come from the environment the backend already reads
-(`AWS_*`, `ARM_*`, `GOOGLE_*`, `TF_TOKEN_*`). Settings that hold one are refused by name.
+Credentials are never rendered, and never stored: the configuration lands in run directories,
+logs and the job store, so access keys, secrets and tokens must come from the environment the
+backend already reads (`AWS_*`, `ARM_*`, `GOOGLE_*`, `TF_TOKEN_*`). Settings that hold one are
+refused by name, with the variable to set instead, and there is no exception: even emulators
+take their dummy credentials from the environment (`AWS_ACCESS_KEY_ID=test`,
+`GOOGLE_OAUTH_ACCESS_TOKEN=dummy`). `check_backend_config` runs the same checks without
+rendering, for `workspace create` to call before it stores anything.
 """
 
 from __future__ import annotations
@@ -67,8 +71,6 @@ _SETTINGS: dict[str, tuple[_Setting, ...]] = {
         _Setting("prefix", required=True),
         _Setting("storage_custom_endpoint"),
         _Setting("impersonate_service_account"),
-        # Allowed only because emulators (fake-gcs-server) need a dummy token; see render_backend.
-        _Setting("access_token"),
     ),
     "hcp": (
         _Setting("organization", required=True),
@@ -78,15 +80,17 @@ _SETTINGS: dict[str, tuple[_Setting, ...]] = {
     ),
 }
 
-#: Settings that hold a secret. Refused unless the backend lists them explicitly (gcs only).
+#: Settings that hold a secret, refused for every backend; see `CREDENTIAL_ENVIRONMENT`.
 CREDENTIAL_SETTINGS = frozenset(
     {
         "access_key",
         "secret_key",
         "token",
         "session_token",
+        "sse_customer_key",
         "sas_token",
         "client_secret",
+        "client_certificate",
         "client_certificate_password",
         "oidc_token",
         "oidc_request_token",
@@ -96,6 +100,26 @@ CREDENTIAL_SETTINGS = frozenset(
         "password",
     }
 )
+
+#: Where each backend reads a refused credential from instead (named in the refusal).
+CREDENTIAL_ENVIRONMENT: dict[tuple[str, str], str] = {
+    ("s3", "access_key"): "AWS_ACCESS_KEY_ID",
+    ("s3", "secret_key"): "AWS_SECRET_ACCESS_KEY",
+    ("s3", "token"): "AWS_SESSION_TOKEN",
+    ("s3", "session_token"): "AWS_SESSION_TOKEN",
+    ("s3", "sse_customer_key"): "AWS_SSE_CUSTOMER_KEY",
+    ("azurerm", "access_key"): "ARM_ACCESS_KEY",
+    ("azurerm", "sas_token"): "ARM_SAS_TOKEN",
+    ("azurerm", "client_secret"): "ARM_CLIENT_SECRET",
+    ("azurerm", "client_certificate"): "ARM_CLIENT_CERTIFICATE",
+    ("azurerm", "client_certificate_password"): "ARM_CLIENT_CERTIFICATE_PASSWORD",
+    ("azurerm", "oidc_token"): "ARM_OIDC_TOKEN",
+    ("azurerm", "oidc_request_token"): "ARM_OIDC_REQUEST_TOKEN",
+    ("gcs", "credentials"): "GOOGLE_BACKEND_CREDENTIALS",
+    ("gcs", "access_token"): "GOOGLE_OAUTH_ACCESS_TOKEN",
+    ("gcs", "encryption_key"): "GOOGLE_ENCRYPTION_KEY",
+    ("hcp", "token"): "TF_TOKEN_<hostname, dots as underscores> (e.g. TF_TOKEN_app_terraform_io)",
+}
 
 
 def render_backend(backend: str, config: Mapping[str, Any], *, local_state_path: Path) -> str:
@@ -107,17 +131,15 @@ def render_backend(backend: str, config: Mapping[str, Any], *, local_state_path:
       `use_path_style` and the `skip_*` flags pass through for emulators.
     - `azurerm`: storage_account_name, container_name, key required; resource_group_name,
       subscription_id, tenant_id, use_azuread_auth optional.
-    - `gcs`: bucket and prefix required; storage_custom_endpoint, impersonate_service_account
-      optional. `access_token` is accepted only when passed explicitly, for emulator tests: it
-      is written into the configuration in clear, so never pass a real token.
+    - `gcs`: bucket and prefix required; storage_custom_endpoint (emulators) and
+      impersonate_service_account optional.
     - `hcp`: a `cloud { organization, hostname?, workspaces { name, project? } }` block from
       organization, workspace, and optional hostname and project.
 
     Output is deterministic (settings sorted by name) and `terraform fmt`-clean. Raises
-    `errors.InvalidInput` for an unknown backend, a missing required setting, an unknown or
-    credential setting, or a value of the wrong type.
+    `errors.InvalidInput` as `check_backend_config` does.
     """
-    settings = _checked_settings(backend, _nest_dotted(config))
+    settings = check_backend_config(backend, config)
     if backend == "hcp":
         return _render_cloud(settings)
     if backend == "local":
@@ -128,8 +150,21 @@ def render_backend(backend: str, config: Mapping[str, Any], *, local_state_path:
     return "\n".join(lines) + "\n"
 
 
+def check_backend_config(backend: str, config: Mapping[str, Any]) -> dict[str, Any]:
+    """`config` checked for `backend` and normalised: dotted keys nested (`endpoints.s3`),
+    command-line strings made booleans and numbers, `None` values dropped.
+
+    Call it before a workspace is stored, so that what is stored renders. Raises
+    `errors.InvalidInput` naming the backend and the setting for an unknown backend, a
+    missing required setting, an unknown setting, a credential (with the environment variable
+    to set instead), or a value of the wrong type.
+    """
+    return _checked_settings(backend, _nest_dotted(config))
+
+
 def _nest_dotted(config: Mapping[str, Any]) -> dict[str, Any]:
-    """`{"endpoints.s3": URL}` → `{"endpoints": {"s3": URL}}`, so a command line can pass maps."""
+    """`{"endpoints.s3": URL}` → `{"endpoints": {"s3": URL}}`, so callers can pass a map as flat
+    keys. (`--backend-config` passes a map as JSON instead: `endpoints='{"s3": "URL"}'`.)"""
     nested = {key: value for key, value in config.items() if "." not in key}
     for key, value in config.items():
         parent, dot, child = key.partition(".")
@@ -163,9 +198,10 @@ def _check_known(backend: str, key: str, known: Mapping[str, _Setting]) -> None:
     if key in known:
         return
     if key in CREDENTIAL_SETTINGS:
+        where = CREDENTIAL_ENVIRONMENT.get((backend, key), "the environment the backend reads")
         raise errors.InvalidInput(
-            f"backend {backend}: {key!r} is a credential; tfctl never writes credentials into "
-            "the configuration. Set it in the environment the backend reads instead"
+            f"backend {backend}: {key!r} is a credential; tfctl never stores credentials or "
+            f"writes them into the configuration. Set it in the environment instead: {where}"
         )
     accepted = ", ".join(sorted(known)) or "none"
     raise errors.InvalidInput(

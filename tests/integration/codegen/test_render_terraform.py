@@ -182,7 +182,10 @@ def test_hcl_string_round_trips_through_terraform(tmp_path: Path) -> None:
     [
         ("s3", {"bucket": HOSTILE[0], "key": HOSTILE[1], "region": HOSTILE[5]}),
         ("s3", {"bucket": "b", "key": "k", "region": "r", "endpoints": {"s3": HOSTILE[2]}}),
-        ("gcs", {"bucket": HOSTILE[3], "prefix": HOSTILE[4], "access_token": HOSTILE[0]}),
+        (
+            "gcs",
+            {"bucket": HOSTILE[3], "prefix": HOSTILE[4], "impersonate_service_account": HOSTILE[0]},
+        ),
         (
             "azurerm",
             {"storage_account_name": HOSTILE[6], "container_name": HOSTILE[7], "key": HOSTILE[8]},

@@ -14,6 +14,7 @@ import pytest
 
 from tfctl import errors
 from tfctl.codegen import render_backend
+from tfctl.codegen.wrapper import check_backend_config
 from tfctl.persistence.kinds import BACKENDS
 
 GOLDEN = Path(__file__).parents[2] / "fixtures" / "golden" / "backend"
@@ -74,7 +75,6 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
             "bucket": "tfstate",
             "prefix": "envs/dev",
             "storage_custom_endpoint": "http://127.0.0.1:4443/storage/v1/",
-            "access_token": "dummy",
         },
     ),
     "hcp": ("hcp", {"organization": "acme", "workspace": "dev"}),
@@ -189,11 +189,54 @@ def test_unknown_setting_is_refused(backend: str, key: str) -> None:
         ("gcs", "encryption_key"),
         ("hcp", "token"),
         ("s3", "access_token"),
+        ("gcs", "access_token"),  # not even the dummy token an emulator takes
+        ("s3", "sse_customer_key"),
     ],
 )
 def test_credentials_are_never_rendered(backend: str, key: str) -> None:
     with pytest.raises(errors.InvalidInput, match=f"backend {backend}: '{key}' is a credential"):
         render_backend(backend, {key: "s3cr3t"}, local_state_path=STATE)
+
+
+@pytest.mark.parametrize(
+    ("backend", "key", "variable"),
+    [
+        ("s3", "secret_key", "AWS_SECRET_ACCESS_KEY"),
+        ("azurerm", "sas_token", "ARM_SAS_TOKEN"),
+        ("gcs", "access_token", "GOOGLE_OAUTH_ACCESS_TOKEN"),
+        ("hcp", "token", "TF_TOKEN_app_terraform_io"),
+        ("local", "password", "the environment the backend reads"),
+    ],
+)
+def test_a_refused_credential_names_the_environment_variable_to_set(
+    backend: str, key: str, variable: str
+) -> None:
+    with pytest.raises(errors.InvalidInput, match=f"environment instead: .*{variable}"):
+        check_backend_config(backend, {key: "s3cr3t"})
+
+
+def test_checking_normalises_what_a_workspace_stores() -> None:
+    config = {"bucket": "b", "key": "k", "region": "r", "use_path_style": "true",
+              "max_retries": "3", "endpoints.s3": "http://127.0.0.1:9000",
+              "profile": None}  # fmt: skip
+    assert check_backend_config("s3", config) == {
+        "bucket": "b",
+        "key": "k",
+        "region": "r",
+        "use_path_style": True,
+        "max_retries": 3,
+        "endpoints": {"s3": "http://127.0.0.1:9000"},
+    }
+
+
+def test_checking_accepts_what_the_command_line_parses_from_json() -> None:
+    from tfctl.workspaces import parse_assignments
+
+    pairs = ["bucket=b", "key=k", "region=r", 'endpoints={"s3": "http://127.0.0.1:9000"}',
+             "use_path_style=true"]  # fmt: skip
+    config = parse_assignments(pairs, option="--backend-config")
+    assert check_backend_config("s3", config)["endpoints"] == {"s3": "http://127.0.0.1:9000"}
+    assert check_backend_config("s3", config)["use_path_style"] is True
 
 
 @pytest.mark.parametrize(
