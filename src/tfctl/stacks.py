@@ -1,4 +1,4 @@
-"""Stacks and their versions: push a spec, list, show and diff versions.
+"""Stacks and their versions: push a spec, list, show and diff versions, render one.
 
 `persist_spec` is the one place a spec version is created: a new row only when the canonical
 hash differs from the stack's latest version.
@@ -185,3 +185,107 @@ def _changes(old: Any, new: Any, path: str) -> Any:
                 yield from _changes(old[key], new[key], child)
     elif old != new:
         yield {"path": path, "change": "changed", "before": old, "after": new}
+
+
+# --- render ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class RenderView:
+    """What `render_stack` wrote; `to_dict()` is the documented `--json` shape."""
+
+    name: str
+    version: int
+    workspace: str | None
+    backend: str
+    out_dir: Path
+    files: tuple[str, ...]
+    variables: tuple[str, ...]
+    sensitive_variables: tuple[str, ...]
+    outputs: tuple[str, ...]
+
+    def paths(self) -> list[str]:
+        return [str(self.out_dir / name) for name in self.files]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "name": self.name,
+            "version": self.version,
+            "workspace": self.workspace,
+            "backend": self.backend,
+            "out_dir": str(self.out_dir),
+            "files": self.paths(),
+            "variables": list(self.variables),
+            "sensitive_variables": list(self.sensitive_variables),
+            "outputs": list(self.outputs),
+        }
+
+
+def render_stack(
+    db: Store,
+    name: str,
+    out_dir: Path,
+    *,
+    home: Path,
+    version: int | None = None,
+    workspace: str | None = None,
+    force: bool = False,
+) -> RenderView:
+    """Write the configuration a run of stack `name` would use into `out_dir`.
+
+    Without `workspace`: version `version` (default: latest), the spec's variables, and the
+    local backend with its state in `out_dir/terraform.tfstate`. With `workspace` (which must
+    belong to the stack): exactly what a plan of that workspace renders — its backend and
+    backend settings (for `local`, the workspace's own state file under `home`), and the
+    spec's variables overridden by the workspace's. A non-empty `out_dir` is refused unless
+    `force`; then tfctl's files are overwritten and nothing else is touched.
+    """
+    from tfctl.codegen.render import render_workspace
+    from tfctl.spec import TerraformStackSpec
+
+    out_dir = out_dir.expanduser().resolve()
+    _check_out_dir(out_dir, force=force)
+    with db.read() as session:
+        stack = store.get_stack(session=session, name=name)
+        row = store.get_spec_version(session=session, stack=stack, version=version)
+        target = _render_target(session, stack, workspace, home, out_dir)
+    spec = TerraformStackSpec.model_validate_json(row.canonical_json)
+    backend, backend_config, values_override, state = target
+    result = render_workspace(
+        spec=spec, variables={**spec.variables, **values_override}, backend=backend,
+        backend_config=backend_config, local_state_path=state, out_dir=out_dir,
+    )  # fmt: skip
+    return RenderView(
+        name, row.version, workspace, backend, out_dir, result.files, result.variables,
+        result.sensitive_variables, result.outputs,
+    )  # fmt: skip
+
+
+_Target = tuple[str, dict[str, Any], dict[str, Any], Path]
+
+
+def _render_target(
+    session: Session, stack: Stack, workspace: str | None, home: Path, out_dir: Path
+) -> _Target:
+    """Backend, backend settings, variable overrides and local state path of the render."""
+    if workspace is None:
+        return "local", {}, {}, out_dir / "terraform.tfstate"
+    ws = store.get_workspace(session=session, name=workspace)
+    if ws.stack_id != stack.id:
+        owner = store.get_stack_by_id(session=session, stack_id=ws.stack_id)
+        raise errors.InvalidInput(
+            f"--workspace {workspace}: it belongs to stack '{owner.name}', not '{stack.name}'"
+        )
+    # The state file TerraformRuntime.state_path gives the workspace's runs.
+    state = home / "workspaces" / ws.name / "terraform.tfstate"
+    return ws.backend, dict(ws.backend_config), dict(ws.variables), state
+
+
+def _check_out_dir(out_dir: Path, *, force: bool) -> None:
+    if out_dir.exists() and not out_dir.is_dir():
+        raise errors.InvalidInput(f"-o {out_dir}: not a directory")
+    if not force and out_dir.is_dir() and any(out_dir.iterdir()):
+        raise errors.InvalidInput(
+            f"-o {out_dir}: the directory is not empty; pass --force to write into it "
+            "(tfctl's files are overwritten, nothing else is touched)"
+        )

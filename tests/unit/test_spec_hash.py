@@ -13,7 +13,8 @@ import yaml
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from tfctl.spec import TerraformStackSpec
+from tfctl.persistence.kinds import ModuleKind
+from tfctl.spec import SUPPORTED_CLOUDS, TerraformStackSpec
 from tfctl.specfile import load_spec_file
 
 names = st.from_regex(r"[a-z][a-z0-9]{0,10}", fullmatch=True)
@@ -53,10 +54,12 @@ def spec_documents(draw: st.DrawFn) -> dict[str, Any]:
         doc["module_source"] = draw(st.sampled_from(["app.example/mod/x", "git::https://e/x"]))
     if kind == "faas":
         doc["queues"] = draw(queues)
+        doc["function"] = {"image": "worker:1", "broker": {"type": "redis", "address": "r:6379"}}
     if draw(st.booleans()):
-        doc["cloud"] = draw(st.sampled_from(["aws", "gcp", "azure", "local"]))
+        doc["cloud"] = draw(st.sampled_from([c.value for c in SUPPORTED_CLOUDS[ModuleKind(kind)]]))
     doc["variables"] = draw(st.dictionaries(names, values, max_size=4))
-    doc["tags"] = draw(st.dictionaries(names, st.text(string.ascii_letters, max_size=6)))
+    # Lowercase: on gcp, tags become labels, whose values are lowercase.
+    doc["tags"] = draw(st.dictionaries(names, st.text(string.ascii_lowercase, max_size=6)))
     return doc
 
 

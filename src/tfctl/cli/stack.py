@@ -1,4 +1,4 @@
-"""`tfctl stack`: push specs and inspect their versions."""
+"""`tfctl stack`: push specs, inspect their versions, render their configuration."""
 
 from __future__ import annotations
 
@@ -112,3 +112,48 @@ def diff(
     for line in result.unified.splitlines():
         style = None if line.startswith(("+++", "---")) else styles.get(line[:1])
         console.print(line, style=style, markup=False)
+
+
+@app.command()
+def render(
+    ctx: typer.Context,
+    name: NameArg,
+    out: Annotated[
+        Path,
+        typer.Option("--out", "-o", help="Directory to write into.", show_default=False),
+    ],
+    version: Annotated[
+        int | None, typer.Option("--version", "-v", help="Version number (default: latest).")
+    ] = None,
+    workspace: Annotated[
+        str | None,
+        typer.Option(
+            "--workspace",
+            "-w",
+            help="Render exactly what a run of this workspace uses: its backend and variables.",
+        ),
+    ] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Write into a non-empty directory.")
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Write the Terraform configuration of a stack version into a directory.
+
+    Without --workspace the configuration uses the local backend with its state in
+    OUT/terraform.tfstate and the spec's own variables, ready for `terraform init` there. With
+    --workspace it is the configuration a run of that workspace would use. Prints the files
+    written.
+    """
+    from tfctl.stacks import render_stack
+
+    app_ctx = app_context(ctx)
+    home = app_ctx.settings.home.expanduser()
+    view = render_stack(
+        app_ctx.store, name, out, home=home, version=version, workspace=workspace, force=force
+    )
+    if as_json:
+        print_json(view.to_dict())
+        return
+    for path in view.paths():
+        print(path)

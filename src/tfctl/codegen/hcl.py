@@ -106,16 +106,27 @@ def scan_module(path: Path) -> ModuleInterface:
     """
     if not path.is_dir():
         raise errors.InvalidSpec(f"module {path}: not a directory")
+    blocks: list[_Block] = []
+    for file in sorted([*path.glob("*.tf"), *path.glob("*.tf.json")]):
+        blocks += _json_blocks(file) if file.name.endswith(".json") else _hcl_blocks(file)
+    return _interface(blocks)
+
+
+def scan_hcl(text: str, *, origin: str) -> ModuleInterface:
+    """What `scan_module` finds, read from HCL `text` instead of files (e.g. a configuration
+    tfctl rendered itself). Raises `errors.InvalidSpec` naming `origin` if it cannot tokenise."""
+    return _interface(_text_blocks(text, origin))
+
+
+def _interface(blocks: list[_Block]) -> ModuleInterface:
     variables: dict[str, ModuleVariable] = {}
     outputs: dict[str, ModuleOutput] = {}
-    for file in sorted([*path.glob("*.tf"), *path.glob("*.tf.json")]):
-        blocks = _json_blocks(file) if file.name.endswith(".json") else _hcl_blocks(file)
-        for block_type, name, attributes in blocks:
-            sensitive = _is_true(attributes.get("sensitive"))
-            if block_type == "variable":
-                variables[name] = ModuleVariable("default" not in attributes, sensitive)
-            else:
-                outputs[name] = ModuleOutput(sensitive)
+    for block_type, name, attributes in blocks:
+        sensitive = _is_true(attributes.get("sensitive"))
+        if block_type == "variable":
+            variables[name] = ModuleVariable("default" not in attributes, sensitive)
+        else:
+            outputs[name] = ModuleOutput(sensitive)
     return ModuleInterface(variables=variables, outputs=outputs)
 
 
@@ -137,10 +148,14 @@ def _read(file: Path) -> str:
 
 
 def _hcl_blocks(file: Path) -> list[_Block]:
+    return _text_blocks(_read(file), f"module file {file}")
+
+
+def _text_blocks(text: str, origin: str) -> list[_Block]:
     try:
-        tokens = _Lexer(_read(file)).tokens()
+        tokens = _Lexer(text).tokens()
     except _ScanError as exc:
-        raise errors.InvalidSpec(f"module file {file}: {exc}") from exc
+        raise errors.InvalidSpec(f"{origin}: {exc}") from exc
     return [block for block in map(_wanted_block, _statements(tokens)) if block is not None]
 
 

@@ -4,9 +4,11 @@ One Jinja2 environment over `templates/` (built on first use: jinja2 costs ~75 m
 that render nothing must not pay it). Every file is deterministic and `terraform fmt`-clean.
 
 User values never enter HCL: they are written to `terraform.tfvars.json` and reach the module
-through root variables, so no value can become configuration. The only strings rendered into
-HCL are the module source and backend settings, through `hcl_string` (the `hcl` filter), and
-names, which must be identifiers.
+(generic) or the kind's resources (every other kind, see `codegen.kinds`) through root
+variables, so no value can become configuration. The only strings rendered into HCL are the
+module source, backend settings and the stack's name, through `hcl_string` (the `hcl` filter),
+and names, which must be identifiers. Kind templates choose their structure from switches
+(enum values and booleans), never from user text.
 """
 
 from __future__ import annotations
@@ -19,7 +21,14 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tfctl import errors
-from tfctl.codegen.hcl import ModuleInterface, hcl_identifier, hcl_string, scan_module
+from tfctl.codegen.hcl import (
+    ModuleInterface,
+    hcl_identifier,
+    hcl_string,
+    scan_hcl,
+    scan_module,
+)
+from tfctl.codegen.kinds import KindPlan, plan_kind
 from tfctl.codegen.wrapper import render_backend
 from tfctl.persistence.kinds import ModuleKind
 from tfctl.resources import templates_dir
@@ -30,6 +39,7 @@ if TYPE_CHECKING:
     from tfctl.spec import TerraformStackSpec
 
 TFVARS_FILE = "terraform.tfvars.json"
+_KIND_BLOCKS = ("main", "variables", "outputs")
 
 
 @dataclass(frozen=True, slots=True)
@@ -65,28 +75,19 @@ def render_workspace(
 
     `variables` are the values the run uses (the spec's merged with the workspace's); they are
     written to `terraform.tfvars.json` only. Files written: `main.tf` (backend or `cloud` block,
-    `module "stack"`), `variables.tf`, `outputs.tf`, `terraform.tfvars.json`; existing files of
-    those names are overwritten, nothing else in `out_dir` is touched. Rendering the same inputs
-    twice gives byte-identical files.
+    providers and resources, or `module "stack"` for a generic stack), `variables.tf`,
+    `outputs.tf`, `terraform.tfvars.json`; existing files of those names are overwritten,
+    nothing else in `out_dir` is touched. Rendering the same inputs twice gives byte-identical
+    files.
 
-    Only `kind: generic` renders in this release; other kinds raise `errors.InvalidSpec`. See
-    `render_backend` for the backend settings and their errors.
+    A generic stack's variables are checked against the module it calls; a kind's against the
+    settings its template declares (`codegen.kinds`). Every check runs before anything is
+    written: a bad variable raises `errors.InvalidSpec`; see `render_backend` for the backend
+    settings and their errors.
     """
-    if spec.kind is not ModuleKind.GENERIC:
-        raise errors.InvalidSpec(f"kind {spec.kind.value}: templates arrive in a later release")
-    source = spec.module_source or ""
-    interface = _module_interface(source)
-    root_variables = _root_variables(variables, interface, source)
-    outputs = _root_outputs(interface)
     backend_block = render_backend(backend, backend_config, local_state_path=local_state_path)
-    main = _render(
-        "generic.tf.j2",
-        stack=spec.name,
-        backend_block=backend_block.rstrip("\n"),
-        module_source=source,
-        variables=[variable.name for variable in root_variables],
-    )
-    files = {"main.tf": main, **_shared_files(root_variables, outputs, variables)}
+    build = _generic_files if spec.kind is ModuleKind.GENERIC else _kind_files
+    files, root_variables, outputs = build(spec, variables, backend_block.rstrip("\n"))
     _write(out_dir, files)
     return RenderResult(
         out_dir=out_dir,
@@ -97,6 +98,81 @@ def render_workspace(
     )
 
 
+_Files = tuple[dict[str, str], tuple["_Named", ...], tuple["_Named", ...]]
+
+
+def _generic_files(
+    spec: TerraformStackSpec, variables: Mapping[str, Any], backend_block: str
+) -> _Files:
+    """`module "stack"` calling `spec.module_source`, with its variables and outputs."""
+    source = spec.module_source or ""
+    interface = _module_interface(source)
+    root_variables = _root_variables(variables, interface, source)
+    outputs = _root_outputs(interface)
+    main = _render(
+        "generic.tf.j2",
+        stack=spec.name,
+        backend_block=backend_block,
+        module_source=source,
+        variables=[variable.name for variable in root_variables],
+    )
+    files = {"main.tf": main, **_shared_files(root_variables, outputs, variables)}
+    return files, root_variables, outputs
+
+
+def _kind_files(
+    spec: TerraformStackSpec, variables: Mapping[str, Any], backend_block: str
+) -> _Files:
+    """The kind's template, one file per block, and its values (see `codegen.kinds`)."""
+    plan = plan_kind(spec)
+    context = {"stack": spec.name, "backend_block": backend_block, **plan.switches}
+    files = _render_blocks(plan.template, context)
+    declared = scan_hcl(files["variables.tf"] + files["outputs.tf"], origin=plan.template)
+    values = _kind_values(spec, plan, variables, declared)
+    files[TFVARS_FILE] = _tfvars(values)
+    root_variables = tuple(_Named(n, v.sensitive) for n, v in sorted(declared.variables.items()))
+    outputs = tuple(_Named(n, o.sensitive) for n, o in sorted(declared.outputs.items()))
+    return files, root_variables, outputs
+
+
+def _kind_values(
+    spec: TerraformStackSpec,
+    plan: KindPlan,
+    variables: Mapping[str, Any],
+    declared: ModuleInterface,
+) -> dict[str, Any]:
+    """Settings from `variables` over their defaults, then the spec's own values, which
+    `variables` may not replace (they would bypass the spec's validation)."""
+    for name in variables:
+        hcl_identifier(name)
+    settings = sorted(declared.variables.keys() - plan.spec_values.keys())
+    where = f"the {spec.kind.value} template for cloud {spec.cloud.value}"
+    accepted = f"its settings are {', '.join(settings) or 'none'}"
+    fixed = sorted(variables.keys() & plan.spec_values.keys())
+    if fixed:
+        names = ", ".join(repr(name) for name in fixed)
+        raise errors.InvalidSpec(f"variable {names}: set by the spec's own fields; {accepted}")
+    unknown = sorted(variables.keys() - declared.variables.keys())
+    if unknown:
+        names = ", ".join(repr(name) for name in unknown)
+        raise errors.InvalidSpec(f"variable {names}: not declared by {where}; {accepted}")
+    return {**plan.setting_defaults, **variables, **plan.spec_values}
+
+
+def _render_blocks(template_name: str, context: Mapping[str, Any]) -> dict[str, str]:
+    """A kind template holds one Jinja block per file: `main`, `variables` and `outputs`."""
+    template = _environment().get_template(template_name)
+    files = {}
+    for block in _KIND_BLOCKS:
+        render_block = template.blocks[block]
+        files[f"{block}.tf"] = "".join(render_block(template.new_context(dict(context))))
+    return files
+
+
+def _tfvars(values: Mapping[str, Any]) -> str:
+    return json.dumps(dict(values), indent=2, sort_keys=True) + "\n"
+
+
 def _shared_files(
     root_variables: tuple[_Named, ...], outputs: tuple[_Named, ...], values: Mapping[str, Any]
 ) -> dict[str, str]:
@@ -104,7 +180,7 @@ def _shared_files(
     return {
         "variables.tf": _render("_variables.tf.j2", variables=root_variables),
         "outputs.tf": _render("_outputs.tf.j2", outputs=outputs),
-        TFVARS_FILE: json.dumps(dict(values), indent=2, sort_keys=True) + "\n",
+        TFVARS_FILE: _tfvars(values),
     }
 
 

@@ -214,12 +214,3 @@ def test_backend_errors_stop_the_render_before_writing(
     with pytest.raises(errors.InvalidInput, match="backend s3: missing setting 'bucket'"):
         render(spec, tmp_path / "out", backend="s3", backend_config={"key": "k", "region": "r"})
     assert not (tmp_path / "out").exists()
-
-
-@pytest.mark.parametrize("kind", ["storage", "faas", "agents", "secrets"])
-def test_other_kinds_arrive_in_a_later_release(tmp_path: Path, kind: str) -> None:
-    spec = TerraformStackSpec(name="demo", kind=kind)
-    with pytest.raises(
-        errors.InvalidSpec, match=f"kind {kind}: templates arrive in a later release"
-    ):
-        render(spec, tmp_path / "out")
