@@ -419,13 +419,58 @@ def claim_latency(work: Path, backend: str, server: object) -> None:
                   p50 <= 20.0, note=f"p95 {statistics.quantiles(samples, n=20)[18]:.1f} ms"))  # fmt: skip
 
 
+POLICY = """package bench.p{i}
+
+import rego.v1
+
+deny contains msg if {{
+    some change in input.resource_changes
+    change.type == "terraform_data"
+    change.change.after.input == "forbidden-{i}"
+    msg := sprintf("%s is forbidden", [change.address])
+}}
+
+warn contains msg if {{
+    count(input.resource_changes) > 5000
+    msg := "a very large plan"
+}}
+"""
+
+
 def policy(work: Path) -> None:
-    try:
-        from bench_policy import policy_figures
-    except ImportError:
-        print("  policy: no policy engine benchmark available", flush=True)
-        return
-    policy_figures(work, record, Figure)
+    from tfctl.policy.checker import PolicyChecker
+    from tfctl.policy.model import EnforcementLevel, PolicyRef
+
+    root = work / "policy"
+    env = base_env(work / "home")
+    mod = module(root / "module")
+    raw = root / "raw"
+    raw.mkdir(parents=True)
+    (raw / "main.tf").write_text(f'module "m" {{\n  source = "{mod}"\n  n      = 1000\n}}\n')
+    run(["terraform", "init", "-input=false"], env, cwd=raw)
+    run(["terraform", "plan", "-input=false", "-out", "tfplan"], env, cwd=raw)
+    with (raw / "plan.json").open("wb") as out:
+        subprocess.run(["terraform", "show", "-json", "tfplan"], cwd=raw, env=env, stdout=out,
+                       check=True)  # fmt: skip
+    refs = []
+    for i in range(10):
+        path = root / f"p{i}.rego"
+        path.write_text(POLICY.format(i=i))
+        refs.append(PolicyRef(source=path, level=EnforcementLevel.HARD_MANDATORY))
+    checker = PolicyChecker()
+    checker.check(refs[:1], raw / "plan.json")  # load the engine once
+    one = statistics.median(
+        timed(lambda: checker.check(refs[:1], raw / "plan.json")) for _ in range(5)
+    )
+    ten = statistics.median(timed(lambda: checker.check(refs, raw / "plan.json")) for _ in range(5))
+    record(Figure("policy check, N=1000 plan, 10 policies", ten * 1000, "ms", "1 policy",
+                  one * 1000, "<= 100 ms total", ten * 1000 <= 100))  # fmt: skip
+
+
+def timed(action: Callable[[], object]) -> float:
+    started = time.perf_counter()
+    action()
+    return time.perf_counter() - started
 
 
 # --- main --------------------------------------------------------------------------------
