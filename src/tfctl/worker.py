@@ -14,6 +14,7 @@ import logging
 import os
 import signal
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -68,7 +69,7 @@ class Worker:
         try:
             while any(slot.is_alive() for slot in slots):
                 self._heartbeat()
-                self._stop.wait(self.ctx.settings.heartbeat_interval)
+                _join_until(slots, time.monotonic() + self.ctx.settings.heartbeat_interval)
         finally:
             for slot in slots:
                 slot.join()
@@ -185,6 +186,13 @@ class Worker:
             self.stop(f"worker {self.options.name} received {signal.Signals(signum).name}")
 
         return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
+
+
+def _join_until(slots: list[threading.Thread], deadline: float) -> None:
+    """Wait for the slots until `deadline`, returning as soon as all have ended (a burst
+    worker exits when its work is done, not at the next heartbeat)."""
+    for slot in slots:
+        slot.join(max(0.0, deadline - time.monotonic()))
 
 
 def _restore_signal_handlers(previous: dict[int, object]) -> None:
