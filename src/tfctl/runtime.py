@@ -236,7 +236,9 @@ class TerraformRuntime:
         return self.ctx.settings.runs_dir / run_id
 
     def state_path(self, workspace: str) -> Path:
-        return self.ctx.settings.home.expanduser() / "workspaces" / workspace / "terraform.tfstate"
+        from tfctl.settings import local_state_path
+
+        return local_state_path(self.ctx.settings.home, workspace)
 
     @contextlib.contextmanager
     def _executing(self, run: Run) -> Iterator[_Execution]:

@@ -51,6 +51,11 @@ def _env(field: str) -> Any:
     return AliasChoices(*ENV_NAMES[field])
 
 
+def local_state_path(home: Path, workspace: str) -> Path:
+    """Where a workspace on the `local` backend keeps its state, under the tfctl home."""
+    return home.expanduser() / "workspaces" / workspace / "terraform.tfstate"
+
+
 def default_home() -> Path:
     """Per-user data directory: `$XDG_DATA_HOME/tfctl`, else `~/.local/share/tfctl`."""
     base = os.environ.get("XDG_DATA_HOME") or str(Path.home() / ".local" / "share")

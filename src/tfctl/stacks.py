@@ -276,8 +276,9 @@ def _render_target(
         raise errors.InvalidInput(
             f"--workspace {workspace}: it belongs to stack '{owner.name}', not '{stack.name}'"
         )
-    # The state file TerraformRuntime.state_path gives the workspace's runs.
-    state = home / "workspaces" / ws.name / "terraform.tfstate"
+    from tfctl.settings import local_state_path
+
+    state = local_state_path(home, ws.name)  # the state file the workspace's runs use
     return ws.backend, dict(ws.backend_config), dict(ws.variables), state
 
 
