@@ -147,14 +147,17 @@ def counts_line(summary: dict[str, Any] | None) -> str:
 
 
 def print_summary(console: Console, summary: dict[str, Any] | None) -> None:
-    from rich.table import Table
+    """The plan table: one row per change, then the counts. Built as one styled text and
+    printed once, so a 1,000-resource plan costs milliseconds, not a rich Table layout."""
+    from rich.text import Text
 
     rows = summary_lines(summary)
     if rows:
-        table = Table(box=None, show_header=False, pad_edge=False)
-        table.add_column("action")
-        table.add_column("address", overflow="fold")
+        width = max(len(action) for action, _, _ in rows)
+        text = Text(no_wrap=False, overflow="fold")
         for action, address, style in rows:
-            table.add_row(f"[{style}]{action}[/{style}]" if style else action, address)
-        console.print(table)
+            text.append(action.ljust(width), style=style)
+            text.append(f" {address}\n")
+        text.rstrip()
+        console.print(text, soft_wrap=True)
     console.print(counts_line(summary), markup=False)
