@@ -219,7 +219,10 @@ class TerraformRuntime:
                 plugin_cache_dir=_str(settings.terraform_plugin_cache_dir),
             )
             self._executor = TerraformExecutor(env)
-            self._executor.version()  # refuse a missing or too old binary before any run
+            # refuse a missing or too old binary before any run (asked once per binary file)
+            self._executor.version(
+                cache=settings.home.expanduser() / "cache" / "terraform-version.json"
+            )
         return self._executor
 
     @property

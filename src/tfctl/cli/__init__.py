@@ -6,6 +6,8 @@ scripts call it in loops; everything else goes through `tfctl.cli.main.execute`.
 
 from __future__ import annotations
 
+import contextlib
+import os
 import sys
 from typing import NoReturn
 
@@ -19,4 +21,28 @@ def main(argv: list[str] | None = None) -> NoReturn:
         sys.exit(0)
     from tfctl.cli.main import execute
 
-    sys.exit(execute(args))
+    code = execute(args)
+    if argv is not None:  # called from Python (tests, embedding): a normal exit
+        sys.exit(code)
+    _exit(code)
+
+
+def _exit(code: int) -> NoReturn:
+    """Leave without the interpreter's teardown of ~1,000 imported modules (0.1-0.3 s on a
+    2-core VM, paid by every command): flush the output, close the store's connections, run
+    the atexit handlers (temporary directories, logging), then `os._exit`. Falls back to a
+    normal exit while another non-daemon thread is still running."""
+    import threading
+
+    if any(not t.daemon for t in threading.enumerate() if t is not threading.main_thread()):
+        sys.exit(code)
+    db = sys.modules.get("tfctl.persistence.db")
+    if db is not None:
+        db.dispose_open_engines()
+    import atexit
+
+    atexit._run_exitfuncs()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader that went away (`| head`)
+            stream.flush()
+    os._exit(code)

@@ -7,6 +7,7 @@ never deadlock upgrading a read lock. Connection failures become `StoreUnavailab
 
 from __future__ import annotations
 
+import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
 from pathlib import Path
@@ -109,11 +110,22 @@ def session_scope(engine: Engine, *, write: bool = False) -> Iterator[Session]:
             raise
 
 
+_OPEN_ENGINES: weakref.WeakSet[Engine] = weakref.WeakSet()
+
+
+def dispose_open_engines() -> None:
+    """Close the pooled connections of every store opened in this process (PostgreSQL
+    sees a clean goodbye, SQLite checkpoints its WAL); the CLI calls this before it exits."""
+    for engine in list(_OPEN_ENGINES):
+        engine.dispose()
+
+
 class Store:
     """The job store: an engine and its read and write sessions."""
 
     def __init__(self, engine: Engine) -> None:
         self.engine = engine
+        _OPEN_ENGINES.add(engine)
 
     @classmethod
     def open(cls, url: str, *, auto_upgrade: bool) -> Store:

@@ -137,9 +137,27 @@ class TerraformExecutor:
             raise errors.TerraformError(f"cannot start {binary} in {cwd}: {exc}") from exc
 
     def version(
-        self, cwd: str | os.PathLike[str] = ".", **kw: Unpack[RunOptions]
+        self,
+        cwd: str | os.PathLike[str] = ".",
+        *,
+        cache: Path | None = None,
+        **kw: Unpack[RunOptions],
     ) -> TerraformVersion:
-        """The binary's version; `TerraformTooOld` when it is older than `MIN_VERSION`."""
+        """The binary's version; `TerraformTooOld` when it is older than `MIN_VERSION`.
+
+        With `cache` (a JSON file), the answer is remembered for this exact binary file
+        (path, inode, size, modification time), so each command does not start terraform
+        once more just to ask; a replaced or upgraded binary is asked again."""
+        if cache is not None:
+            key = _binary_key(self._resolve(self.env.binary, build_env(self.env, os.environ)))
+            remembered = _read_version_cache(cache).get(key)
+            if remembered is not None:
+                found = TerraformVersion(remembered["version"], remembered.get("platform"))
+                _require_supported(self.env.binary, found.version)
+                return found
+            found = self.version(cwd, **kw)
+            _remember_version(cache, key, found)
+            return found
         kw.setdefault("timeout", 60.0)
         result = self.run(version_argv(self.env.binary), cwd=cwd, **kw)
         found = _parse_version(result.stdout_tail) or _parse_version(result.stderr_text)
@@ -270,6 +288,37 @@ def _first_error(result: ProcessResult, operation: str) -> str:
         failure = classify_failure(_diagnostic_text(result), operation, exit_code=result.exit_code)
         return failure.message.removeprefix(f"terraform {operation} failed: ")
     return describe_errors(errs)
+
+
+def _binary_key(path: str) -> str:
+    stat = os.stat(path)
+    return f"{os.path.realpath(path)}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}"
+
+
+def _read_version_cache(cache: Path) -> dict[str, dict[str, str]]:
+    try:
+        loaded = json.loads(cache.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(loaded, dict):
+        return {}
+    return {k: v for k, v in loaded.items() if isinstance(v, dict) and "version" in v}
+
+
+def _remember_version(cache: Path, key: str, found: TerraformVersion) -> None:
+    """Add `key` to the cache file atomically; a cache that cannot be written is no error."""
+    entries = _read_version_cache(cache)
+    entries[key] = {
+        "version": found.version,
+        **({"platform": found.platform} if found.platform else {}),
+    }
+    try:
+        cache.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.NamedTemporaryFile("w", dir=cache.parent, delete=False, suffix=".tmp") as out:
+            json.dump(entries, out)
+        os.replace(out.name, cache)
+    except OSError:
+        return
 
 
 def _parse_version(text: str) -> TerraformVersion | None:

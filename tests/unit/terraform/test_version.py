@@ -63,3 +63,32 @@ def test_something_that_is_not_terraform_is_reported(fp: FakeProcess, terraform_
 def test_opentofu_reports_in_the_same_shape(fp: FakeProcess, terraform_bin: str) -> None:
     stdout = '{"terraform_version": "1.8.3", "platform": "linux_amd64"}'
     assert version_of(fp, terraform_bin, stdout).version == "1.8.3"
+
+
+def test_the_version_is_asked_once_per_binary_file_with_a_cache(
+    fp: FakeProcess, terraform_bin: str, tmp_path: Path
+) -> None:
+    cache = tmp_path / "cache" / "terraform-version.json"
+    executor = TerraformExecutor(TerraformEnv(binary=terraform_bin))
+    fp.register([terraform_bin, "version", "-json"], stdout='{"terraform_version": "1.11.4"}')
+    assert executor.version(cache=cache) == TerraformVersion("1.11.4", None)
+    assert executor.version(cache=cache) == TerraformVersion("1.11.4", None)
+    assert fp.call_count([terraform_bin, "version", "-json"]) == 1
+
+    # an upgraded binary (another size and mtime) is asked again
+    Path(terraform_bin).write_text("#!/bin/sh\n# a newer build\nexit 99\n")
+    fp.register([terraform_bin, "version", "-json"], stdout='{"terraform_version": "1.12.0"}')
+    assert executor.version(cache=cache).version == "1.12.0"
+    assert fp.call_count([terraform_bin, "version", "-json"]) == 2
+
+
+def test_a_cached_version_is_still_checked_and_a_broken_cache_ignored(
+    fp: FakeProcess, terraform_bin: str, tmp_path: Path
+) -> None:
+    cache = tmp_path / "terraform-version.json"
+    cache.write_text("{not json")
+    executor = TerraformExecutor(TerraformEnv(binary=terraform_bin))
+    fp.register([terraform_bin, "version", "-json"], stdout='{"terraform_version": "1.3.0"}')
+    with pytest.raises(errors.TerraformTooOld):
+        executor.version(cache=cache)
+    assert not cache.exists() or "1.3.0" not in cache.read_text()
