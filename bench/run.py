@@ -173,6 +173,9 @@ def summary(work: Path) -> None:
         subprocess.run(["terraform", "show", "-json", "replace"], cwd=raw, env=env, stdout=out,
                        check=True)  # fmt: skip
     show = time.perf_counter() - started
+    show_size = (raw / "replace.json").stat().st_size
+    # No plan file exists for the generated 50,000-resource JSON (a real plan that size takes
+    # terraform many minutes here), so its show time is the 1000 plan's, scaled by file size.
     for label, path in (("1000 replace-all", raw / "replace.json"),
                         ("50,000 generated", scale_plan(raw / "replace.json", 50))):  # fmt: skip
         read_plan(path)  # warm: page cache, lazy imports
@@ -182,9 +185,12 @@ def summary(work: Path) -> None:
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
         size = path.stat().st_size
-        record(Figure(f"summary {label} time", elapsed, "s", "show -json of the 1000 plan",
-                      show, "<= 0.5x", elapsed <= 0.5 * show if "1000" in label else None,
-                      note=f"{size / 1e6:.1f} MB"))  # fmt: skip
+        baseline, base_value = "show -json of the 1000 plan", show
+        if size != show_size:
+            baseline = "show -json, 1000 plan's rate x size"
+            base_value = show * size / show_size
+        record(Figure(f"summary {label} time", elapsed, "s", baseline, base_value, "<= 0.5x",
+                      elapsed <= 0.5 * base_value, note=f"{size / 1e6:.1f} MB"))  # fmt: skip
         record(Figure(f"summary {label} peak memory", peak / 1e6, "MB", "file size", size / 1e6,
                       "<= 3x", peak <= 3 * size))  # fmt: skip
 

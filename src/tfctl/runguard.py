@@ -19,7 +19,7 @@ from tfctl.persistence.types import utcnow
 if TYPE_CHECKING:
     from tfctl.persistence.db import Store
 
-POLL_INTERVAL = 0.25
+POLL_INTERVAL = 0.1  # a halt or cancel from any terminal is seen within this (one indexed read)
 HEARTBEAT_INTERVAL = 5.0
 log = logging.getLogger(__name__)
 

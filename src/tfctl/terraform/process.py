@@ -57,7 +57,7 @@ class StopControl:
 
     timeout: float | None = None
     should_cancel: Callable[[], bool] | None = None
-    poll_interval: float = 0.25
+    poll_interval: float = 0.1
     grace_period: float = 10.0
 
 

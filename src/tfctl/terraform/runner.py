@@ -117,7 +117,7 @@ class TerraformExecutor:
         stdout_path: str | os.PathLike[str] | None = None,
         timeout: float | None = None,
         should_cancel: Callable[[], bool] | None = None,
-        poll_interval: float = 0.25,
+        poll_interval: float = 0.1,
         grace_period: float = 10.0,
     ) -> ProcessResult:
         """Run `argv` in `cwd` with terraform's environment and return how it ended; a
