@@ -9,6 +9,7 @@ out (`TerraformTimeout`); see `diagnostics.classify_failure` for how failures ar
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import random
@@ -316,9 +317,13 @@ def _remember_version(cache: Path, key: str, found: TerraformVersion) -> None:
         cache.parent.mkdir(parents=True, exist_ok=True)
         with tempfile.NamedTemporaryFile("w", dir=cache.parent, delete=False, suffix=".tmp") as out:
             json.dump(entries, out)
-        os.replace(out.name, cache)
     except OSError:
         return
+    try:
+        os.replace(out.name, cache)
+    except OSError:
+        with contextlib.suppress(OSError):
+            os.unlink(out.name)
 
 
 def _parse_version(text: str) -> TerraformVersion | None:
