@@ -153,12 +153,12 @@ class TerraformExecutor:
             key = _binary_key(self._resolve(self.env.binary, build_env(self.env, os.environ)))
             remembered = _read_version_cache(cache).get(key)
             if remembered is not None:
-                found = TerraformVersion(remembered["version"], remembered.get("platform"))
-                _require_supported(self.env.binary, found.version)
-                return found
-            found = self.version(cwd, **kw)
-            _remember_version(cache, key, found)
-            return found
+                cached = TerraformVersion(remembered["version"], remembered.get("platform"))
+                _require_supported(self.env.binary, cached.version)
+                return cached
+            asked = self.version(cwd, **kw)
+            _remember_version(cache, key, asked)
+            return asked
         kw.setdefault("timeout", 60.0)
         result = self.run(version_argv(self.env.binary), cwd=cwd, **kw)
         found = _parse_version(result.stdout_tail) or _parse_version(result.stderr_text)

@@ -39,7 +39,7 @@ def test_every_change_is_a_row_with_the_action_column_aligned() -> None:
 
 
 def test_long_addresses_are_never_cut() -> None:
-    address = "module.network.module.subnets.terraform_data.subnet[\"" + "x" * 80 + "\"]"
+    address = 'module.network.module.subnets.terraform_data.subnet["' + "x" * 80 + '"]'
     summary = {"add": 1, "resources": [{"action": "create", "address": address}]}
     assert address in printed(summary, width=40).replace("\n", "")
 
@@ -52,4 +52,5 @@ def test_a_thousand_rows_all_printed() -> None:
 
 
 def test_no_changes_prints_only_the_counts() -> None:
-    assert printed({"resources": []}) == "Plan: 0 to add, 0 to change, 0 to destroy, 0 to replace.\n"
+    counts = "Plan: 0 to add, 0 to change, 0 to destroy, 0 to replace.\n"
+    assert printed({"resources": []}) == counts
