@@ -31,7 +31,10 @@ def initialise(settings: Settings) -> dict[str, Any]:
     except OSError as exc:
         raise errors.InvalidSetting(f"TFCTL_HOME={home}: cannot create it: {exc}") from exc
     engine = create_store_engine(settings.store_url)
-    state = upgrade(engine)
+    try:
+        state = upgrade(engine)
+    finally:
+        engine.dispose()
     return {
         "home": str(home),
         "home_created": created,
@@ -46,8 +49,11 @@ def upgrade_store(settings: Settings) -> dict[str, Any]:
     from tfctl.persistence.schema import schema_state, upgrade
 
     engine = create_store_engine(settings.store_url)
-    before = schema_state(engine).current
-    after = upgrade(engine).current
+    try:
+        before = schema_state(engine).current
+        after = upgrade(engine).current
+    finally:
+        engine.dispose()
     return {"url": _masked(settings), "before": before, "after": after}
 
 
@@ -88,11 +94,14 @@ def _check_store(settings: Settings) -> dict[str, Any]:
     if settings.uses_embedded_store and not settings.sqlite_path.exists():
         result["error"] = "the embedded store does not exist yet; run `tfctl init`"
         return result
+    engine = create_store_engine(settings.store_url)
     try:
-        state = schema_state(create_store_engine(settings.store_url))
+        state = schema_state(engine)
     except errors.TfctlError as exc:
         result["error"] = exc.message
         return result
+    finally:
+        engine.dispose()
     result.update(schema=state.current, reachable=True, ok=state.up_to_date)
     if state.too_new:
         result["error"] = "the store was migrated by a newer tfctl; upgrade tfctl"

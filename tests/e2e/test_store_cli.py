@@ -211,3 +211,16 @@ def test_wait_does_not_retry_a_bad_url_or_wait_for_sqlite(tmp_path: Path) -> Non
     store = tmp_path / "tfctl.db"
     assert wait_for_store(f"sqlite:///{store}", 5, sleep=fake.sleep, probe=fake.probe) == 0.0
     assert (fake.sleeps, fake.attempts, store.exists()) == ([], [], False)
+
+
+def test_a_store_host_that_does_not_resolve_is_a_one_line_error_without_the_password() -> None:
+    url = "postgresql+psycopg://tfctl:s3cret-pw@db.invalid:5432/tfctl"
+    result = tfctl("stack", "list", env={"TFCTL_DATABASE_URL": url})
+    assert result.returncode == 1, result.stderr
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("tfctl: error: cannot reach the job store at "), lines[0]
+    assert "tfctl:***@db.invalid:5432/tfctl" in lines[0]
+    assert "resolve" in lines[0] or "name" in lines[0].lower()
+    assert "s3cret-pw" not in result.stderr
+    assert "internal error" not in result.stderr

@@ -92,7 +92,11 @@ def translate_connection_errors(engine: Engine) -> Iterator[None]:
 
 def _is_connection_failure(exc: OperationalError) -> bool:
     text = str(exc.orig).lower()
-    markers = ("connection", "could not connect", "unable to open database", "no such file")
+    markers = (
+        "connection", "could not connect", "unable to open database", "no such file",
+        "could not translate host name", "failed to resolve host", "name or service not known",
+        "temporary failure in name resolution", "timeout expired",
+    )  # fmt: skip
     return any(marker in text for marker in markers)
 
 
