@@ -15,11 +15,10 @@ from pathlib import Path
 import pytest
 
 from clihelp import REPO, ok, refused, tfctl, tfctl_bin
+from filestack import FILES_MODULE
 from tfctl.resources import examples_dir
 
 pytestmark = pytest.mark.terraform
-
-FILES_MODULE = REPO / "tests" / "fixtures" / "modules" / "files"
 
 
 @pytest.fixture(autouse=True)

@@ -12,11 +12,11 @@ from pathlib import Path
 
 import pytest
 
-from clihelp import REPO, ok, refused, tfctl, tfctl_bin
+from clihelp import ok, refused, tfctl, tfctl_bin
+from filestack import FILES_MODULE
 
 pytestmark = pytest.mark.terraform
 
-FILES_MODULE = REPO / "tests" / "fixtures" / "modules" / "files"
 ONCALL = {"TFCTL_ACTOR": "oncall"}
 
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pytest
 
 from clihelp import REPO, ok, refused, tfctl
+from filestack import FILES_MODULE
 
 pytestmark = pytest.mark.terraform
 
-FILES_MODULE = REPO / "tests" / "fixtures" / "modules" / "files"
 POLICIES = REPO / "tests" / "fixtures" / "policies"
 FORBIDDEN = str(POLICIES / "forbidden_content.rego")
 

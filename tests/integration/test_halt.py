@@ -15,8 +15,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
+from filestack import files_workspace, push_files
 from tfctl import errors
 from tfctl.context import AppContext
 from tfctl.halt import halt
@@ -26,13 +26,9 @@ from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import RunStatus
 from tfctl.runs import RunView, follow_logs, list_runs, show_run
 from tfctl.runtime import TerraformRuntime
-from tfctl.stacks import push_spec_file
 from tfctl.states import list_states
-from tfctl.workspaces import create_workspace
 
 pytestmark = pytest.mark.terraform
-
-MODULE = Path(__file__).resolve().parents[1] / "fixtures" / "modules" / "files"
 
 
 @pytest.fixture(autouse=True)
@@ -40,22 +36,12 @@ def _token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TF_VAR_token", "placeholder-token")
 
 
-@pytest.fixture
-def runtime(store: Store) -> TerraformRuntime:
-    return TerraformRuntime(AppContext(store=store))
-
-
 def add_workspace(store: Store, tmp_path: Path, name: str, **variables: Any) -> Path:
     """A stack `files-NAME` of the files module and a workspace NAME writing into a new dir."""
     out = tmp_path / f"out-{name}"
     out.mkdir()
-    spec = {"name": f"files-{name}", "kind": "generic", "module_source": str(MODULE),
-            "variables": {"names": ["a"], **variables}}  # fmt: skip
-    path = tmp_path / f"{name}.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    push_spec_file(store, path, author="test")
-    create_workspace(store, name, stack=f"files-{name}", backend="local", backend_config={},
-                     variables={"dir": str(out)})  # fmt: skip
+    push_files(store, tmp_path, stack=f"files-{name}", **{"names": ["a"], **variables})
+    files_workspace(store, name, out, stack=f"files-{name}")
     return out
 
 

@@ -15,9 +15,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from sqlmodel import select
 
+from filestack import files_workspace, push_files
 from tfctl import errors
 from tfctl.context import AppContext
 from tfctl.persistence import runs as run_store
@@ -27,13 +27,9 @@ from tfctl.persistence.models import RunLog, Workspace
 from tfctl.persistence.types import utcnow
 from tfctl.runs import cancel, discard, follow_logs, list_runs, show_run
 from tfctl.runtime import TerraformRuntime
-from tfctl.stacks import push_spec_file
 from tfctl.states import list_states, show_state
-from tfctl.workspaces import create_workspace
 
 pytestmark = pytest.mark.terraform
-
-MODULE = Path(__file__).resolve().parents[1] / "fixtures" / "modules" / "files"
 
 
 @pytest.fixture(autouse=True)
@@ -42,34 +38,9 @@ def _token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def out_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "out"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def runtime(store: Store) -> TerraformRuntime:
-    return TerraformRuntime(AppContext(store=store))
-
-
-def push(store: Store, tmp_path: Path, **variables: Any) -> None:
-    spec = {
-        "name": "files",
-        "kind": "generic",
-        "module_source": str(MODULE),
-        "variables": variables,
-    }
-    path = tmp_path / "files.yaml"
-    path.write_text(yaml.safe_dump(spec))
-    push_spec_file(store, path, author="test")
-
-
-@pytest.fixture
 def workspace(store: Store, tmp_path: Path, out_dir: Path) -> str:
-    push(store, tmp_path, names=["a", "b"])
-    create_workspace(store, "dev", stack="files", backend="local", backend_config={},
-                     variables={"dir": str(out_dir)})  # fmt: skip
+    push_files(store, tmp_path, names=["a", "b"])
+    files_workspace(store, "dev", out_dir)
     return "dev"
 
 
@@ -200,9 +171,8 @@ def test_one_state_changing_run_per_workspace(
 def test_cancel_interrupts_a_running_apply_and_keeps_the_state(
     store: Store, tmp_path: Path, out_dir: Path
 ) -> None:
-    push(store, tmp_path, names=["slow"], sleep_seconds=30)
-    create_workspace(store, "slow", stack="files", backend="local", backend_config={},
-                     variables={"dir": str(out_dir)})  # fmt: skip
+    push_files(store, tmp_path, names=["slow"], sleep_seconds=30)
+    files_workspace(store, "slow", out_dir)
     runtime = TerraformRuntime(AppContext(store=store))
     runtime.plan("slow")
     outcome: dict[str, BaseException] = {}
@@ -275,7 +245,7 @@ def test_refresh_with_changes_waits_for_approval_and_records_state(
 ) -> None:
     runtime.plan(workspace)
     runtime.apply(workspace)
-    push(store, tmp_path, names=["a", "b"], content="changed")  # the outputs now differ
+    push_files(store, tmp_path, names=["a", "b"], content="changed")  # the outputs now differ
     refresh = runtime.plan(workspace, mode=PlanMode.REFRESH_ONLY)
     assert refresh.status == RunStatus.AWAITING_APPROVAL
     assert refresh.summary is not None
@@ -303,9 +273,8 @@ def test_a_sensitive_value_never_reaches_the_store_or_logs(
 ) -> None:
     secret = "tfctl-test-secret-7f3a9c"
     monkeypatch.setenv("TF_VAR_token", secret)
-    push(store, tmp_path, names=["a"])
-    create_workspace(store, "sec", stack="files", backend="local", backend_config={},
-                     variables={"dir": str(out_dir)})  # fmt: skip
+    push_files(store, tmp_path, names=["a"])
+    files_workspace(store, "sec", out_dir)
     runtime = TerraformRuntime(AppContext(store=store))
     runtime.plan("sec")
     runtime.apply("sec")

@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 import yaml
 
+from filestack import FILES_MODULE, files_workspace, push_files
 from tfctl import errors
 from tfctl.context import AppContext
 from tfctl.persistence import runs as run_store
@@ -27,7 +28,6 @@ from tfctl.workspaces import create_workspace
 
 pytestmark = pytest.mark.terraform
 
-MODULE = Path(__file__).resolve().parents[1] / "fixtures" / "modules" / "files"
 POLICIES = Path(__file__).resolve().parents[1] / "fixtures" / "policies"
 FORBIDDEN = POLICIES / "forbidden_content.rego"
 SECRET = "policy-test-secret-5c2e91"
@@ -39,26 +39,9 @@ def _token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TFCTL_ACTOR", "alice")
 
 
-@pytest.fixture
-def out_dir(tmp_path: Path) -> Path:
-    path = tmp_path / "out"
-    path.mkdir()
-    return path
-
-
-@pytest.fixture
-def runtime(store: Store) -> TerraformRuntime:
-    return TerraformRuntime(AppContext(store=store))
-
-
 def workspace(store: Store, tmp_path: Path, out_dir: Path, **variables: Any) -> str:
-    spec = {"name": "files", "kind": "generic", "module_source": str(MODULE),
-            "variables": {"names": ["a", "b"], "content": "forbidden", **variables}}  # fmt: skip
-    (tmp_path / "files.yaml").write_text(yaml.safe_dump(spec))
-    push_spec_file(store, tmp_path / "files.yaml", author="test")
-    create_workspace(store, "dev", stack="files", backend="local", backend_config={},
-                     variables={"dir": str(out_dir)})  # fmt: skip
-    return "dev"
+    push_files(store, tmp_path, **{"names": ["a", "b"], "content": "forbidden", **variables})
+    return files_workspace(store, "dev", out_dir)
 
 
 @pytest.fixture
@@ -288,7 +271,7 @@ def test_attach_refuses_bad_input_and_detach_stops_checking(
         "unknown enforcement level": (ws, str(FORBIDDEN), "strict"),
         "no such file or directory": (ws, str(tmp_path / "missing.rego"), "advisory"),
         "no .rego files in this directory": (ws, str(tmp_path / "empty"), "advisory"),
-        "not a .rego file": (ws, str(MODULE / "main.tf"), "advisory"),
+        "not a .rego file": (ws, str(FILES_MODULE / "main.tf"), "advisory"),
     }
     for message, (name, policy, level) in refusals.items():
         with pytest.raises(errors.InvalidInput, match=message) as raised:

@@ -10,25 +10,20 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
-import yaml
 
 from clihelp import tfctl_bin
+from filestack import files_workspace, push_files
 from tfctl import errors
-from tfctl.context import AppContext
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
 from tfctl.runs import RunView, follow_logs, list_runs, show_run
 from tfctl.runtime import TerraformRuntime
-from tfctl.stacks import push_spec_file
 from tfctl.states import list_states
-from tfctl.workspaces import create_workspace
 
 pytestmark = pytest.mark.terraform
 
-MODULE = Path(__file__).resolve().parents[1] / "fixtures" / "modules" / "files"
 SECRET = "worker-test-secret-4b1d8e"
 
 
@@ -37,23 +32,10 @@ def _token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TF_VAR_token", SECRET)
 
 
-@pytest.fixture
-def runtime(store: Store) -> TerraformRuntime:
-    return TerraformRuntime(AppContext(store=store))
-
-
-def push(store: Store, tmp_path: Path, **variables: Any) -> None:
-    spec = {"name": "files", "kind": "generic", "module_source": str(MODULE),
-            "variables": variables}  # fmt: skip
-    (tmp_path / "files.yaml").write_text(yaml.safe_dump(spec))
-    push_spec_file(store, tmp_path / "files.yaml", author="test")
-
-
 def workspace(store: Store, tmp_path: Path, name: str) -> Path:
     out = tmp_path / "out" / name
     out.mkdir(parents=True)
-    create_workspace(store, name, stack="files", backend="local", backend_config={},
-                     variables={"dir": str(out)})  # fmt: skip
+    files_workspace(store, name, out)
     return out
 
 
@@ -95,7 +77,7 @@ def workers(store_url: str, isolated_env: Path) -> Iterator[Workers]:
 def test_many_workers_execute_every_run_exactly_once(
     store: Store, runtime: TerraformRuntime, workers: Workers, tmp_path: Path
 ) -> None:
-    push(store, tmp_path, names=["a"])
+    push_files(store, tmp_path, names=["a"])
     names = ["w1", "w2", "w3"]
     for name in names:
         workspace(store, tmp_path, name)
@@ -139,7 +121,7 @@ def test_queued_runs_wait_in_order_and_say_for_what(
 ) -> None:
     from tfctl.runs import waiting_for
 
-    push(store, tmp_path, names=["a"])
+    push_files(store, tmp_path, names=["a"])
     workspace(store, tmp_path, "dev")
     first = runtime.enqueue("dev", operation=Operation.PLAN)
     second = runtime.enqueue("dev", operation=Operation.PLAN)
@@ -152,7 +134,7 @@ def test_queued_runs_wait_in_order_and_say_for_what(
 def test_a_worker_killed_mid_apply_is_noticed_and_the_workspace_freed(
     store: Store, runtime: TerraformRuntime, workers: Workers, tmp_path: Path
 ) -> None:
-    push(store, tmp_path, names=["slow"], sleep_seconds=20)
+    push_files(store, tmp_path, names=["slow"], sleep_seconds=20)
     out = workspace(store, tmp_path, "dev")
     runtime.enqueue("dev", operation=Operation.PLAN, auto_apply=True)
     doomed = workers.start("--name", "doomed")
@@ -170,7 +152,7 @@ def test_a_worker_killed_mid_apply_is_noticed_and_the_workspace_freed(
     assert not (out / "slow").exists()
 
     # The workspace is free again: a new run proceeds on the surviving worker.
-    push(store, tmp_path, names=["fast"])
+    push_files(store, tmp_path, names=["fast"])
     fresh = runtime.enqueue("dev", operation=Operation.PLAN, auto_apply=True)
     done = wait_for_status(store, fresh.id, {RunStatus.APPLIED}, timeout=120)
     assert done.worker == "survivor"
@@ -182,7 +164,7 @@ def test_a_worker_killed_mid_apply_is_noticed_and_the_workspace_freed(
 def test_sigterm_cancels_the_current_run_and_the_worker_exits(
     store: Store, runtime: TerraformRuntime, workers: Workers, tmp_path: Path
 ) -> None:
-    push(store, tmp_path, names=["slow"], sleep_seconds=30)
+    push_files(store, tmp_path, names=["slow"], sleep_seconds=30)
     workspace(store, tmp_path, "dev")
     runtime.enqueue("dev", operation=Operation.PLAN, auto_apply=True)
     proc = workers.start("--name", "stopping")
@@ -202,7 +184,7 @@ def test_sigterm_cancels_the_current_run_and_the_worker_exits(
 def test_plan_on_one_worker_apply_on_another_with_a_different_work_dir(
     store: Store, runtime: TerraformRuntime, workers: Workers, tmp_path: Path
 ) -> None:
-    push(store, tmp_path, names=["a"])
+    push_files(store, tmp_path, names=["a"])
     out = workspace(store, tmp_path, "dev")
     key = subprocess.run([tfctl_bin(), "worker", "keygen"], capture_output=True, text=True,
                          check=True).stdout.strip()  # fmt: skip
@@ -230,7 +212,7 @@ def test_plan_on_one_worker_apply_on_another_with_a_different_work_dir(
 def test_a_plan_with_secrets_is_not_shared_without_a_key(
     store: Store, runtime: TerraformRuntime, workers: Workers, tmp_path: Path
 ) -> None:
-    push(store, tmp_path, names=["a"])
+    push_files(store, tmp_path, names=["a"])
     workspace(store, tmp_path, "dev")
     plan = runtime.enqueue("dev", operation=Operation.PLAN)
     workers.start("--burst", "--name", "planner", TFCTL_WORK_DIR=str(tmp_path / "a"))
@@ -248,7 +230,7 @@ def test_a_plan_with_secrets_is_not_shared_without_a_key(
 def test_queue_and_wait_through_the_cli(
     store: Store, store_url: str, workers: Workers, tmp_path: Path, isolated_env: Path
 ) -> None:
-    push(store, tmp_path, names=["a"])
+    push_files(store, tmp_path, names=["a"])
     out = workspace(store, tmp_path, "dev")
     env = {**workers.env, "CI": "true"}
     queued = subprocess.run([tfctl_bin(), "plan", "dev", "--queue", "--json"],
@@ -308,7 +290,7 @@ def dump_store_bytes(store: Store) -> bytes:
 def test_in_process_refuses_while_a_worker_holds_the_workspace(
     store: Store, runtime: TerraformRuntime, workers: Workers, tmp_path: Path
 ) -> None:
-    push(store, tmp_path, names=["slow"], sleep_seconds=30)
+    push_files(store, tmp_path, names=["slow"], sleep_seconds=30)
     workspace(store, tmp_path, "dev")
     runtime.enqueue("dev", operation=Operation.PLAN, auto_apply=True)
     proc = workers.start("--name", "busy")
@@ -324,7 +306,7 @@ def test_halt_stops_a_worker_apply_within_seconds(
 ) -> None:
     from tfctl.halt import halt
 
-    push(store, tmp_path, names=["slow"], sleep_seconds=30)
+    push_files(store, tmp_path, names=["slow"], sleep_seconds=30)
     out = workspace(store, tmp_path, "dev")
     runtime.enqueue("dev", operation=Operation.PLAN, auto_apply=True)
     proc = workers.start("--name", "halted-worker")
@@ -363,7 +345,7 @@ def test_a_lock_left_by_a_halted_dead_process_is_released(
     from tfctl.persistence.models import Workspace
     from tfctl.persistence.types import utcnow
 
-    push(store, tmp_path, names=["a"])
+    push_files(store, tmp_path, names=["a"])
     out = workspace(store, tmp_path, "dev")
     long_ago = utcnow() - timedelta(minutes=10)
     with store.write() as session:  # a run halted after its process had died
