@@ -21,7 +21,9 @@ def _base32(number: int, width: int) -> str:
     return "".join(reversed(chars))
 
 
-def new_id(prefix: str) -> str:
-    """A new time-ordered id such as `run-01jdq3v6m2k8x4tz9c`."""
-    millis = time.time_ns() // 1_000_000
+def new_id(prefix: str, *, millis: int | None = None) -> str:
+    """A new time-ordered id such as `run-01jdq3v6m2k8x4tz9c`; `millis` (since the epoch)
+    stands in for now when rows with a known creation time are generated."""
+    if millis is None:
+        millis = time.time_ns() // 1_000_000
     return f"{prefix}-{_base32(millis, 10)}{_base32(secrets.randbits(40), 8)}"
