@@ -49,6 +49,12 @@ class ProcessResult:
     timed_out: bool = False
 
 
+#: How often a running command's `should_cancel` is asked (a halt reaches terraform within it).
+POLL_INTERVAL = 0.1
+#: How long an interrupted terraform may take to write its state before SIGKILL.
+GRACE_PERIOD = 10.0
+
+
 @dataclass(frozen=True, slots=True)
 class StopControl:
     """When to stop a command: `should_cancel()` is asked every `poll_interval` seconds, and
@@ -57,8 +63,8 @@ class StopControl:
 
     timeout: float | None = None
     should_cancel: Callable[[], bool] | None = None
-    poll_interval: float = 0.1
-    grace_period: float = 10.0
+    poll_interval: float = POLL_INTERVAL
+    grace_period: float = GRACE_PERIOD
 
 
 def run_process(

@@ -43,7 +43,14 @@ from tfctl.terraform.diagnostics import (
     error_diagnostics,
     is_transient_init_failure,
 )
-from tfctl.terraform.process import LineSink, ProcessResult, StopControl, run_process
+from tfctl.terraform.process import (
+    GRACE_PERIOD,
+    POLL_INTERVAL,
+    LineSink,
+    ProcessResult,
+    StopControl,
+    run_process,
+)
 
 __all__ = [
     "MIN_VERSION",
@@ -118,8 +125,8 @@ class TerraformExecutor:
         stdout_path: str | os.PathLike[str] | None = None,
         timeout: float | None = None,
         should_cancel: Callable[[], bool] | None = None,
-        poll_interval: float = 0.1,
-        grace_period: float = 10.0,
+        poll_interval: float = POLL_INTERVAL,
+        grace_period: float = GRACE_PERIOD,
     ) -> ProcessResult:
         """Run `argv` in `cwd` with terraform's environment and return how it ended; a
         non-zero exit, a cancel or a timeout is reported in the result, not raised. Raises
