@@ -19,6 +19,10 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from tfctl.persistence.db import Store
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
@@ -376,7 +380,7 @@ def workers(work: Path, repeats: int = 3) -> None:
                     home.mkdir(parents=True)
                     url = (f"sqlite:///{home / 'store.db'}" if backend == "sqlite"
                            else fresh_pg_database(server, f"bench_{count}_{rep}"))  # fmt: skip
-                    steady, started = worker_throughput(root, home, url, count)
+                    steady, started = worker_throughput(root, url, count)
                     rates.append(steady)
                     with_startup.append(started)
                 rate = statistics.median(rates)
@@ -399,23 +403,18 @@ def fresh_pg_database(server: object, name: str) -> str:
     return str(server.url(name))  # type: ignore[attr-defined]
 
 
-def worker_throughput(
-    root: Path, home: Path, url: str, count: int, runs: int = 36
-) -> tuple[float, float]:
-    """Runs per second from the first claim to the last finish, read from the runs' own
-    timestamps (the steady state of the queue, without the workers' one-off start-up), and
-    from starting the worker processes to their exit. The runs are queued in-process."""
+def queued_plans(root: Path, url: str, count: int) -> tuple[Store, dict[str, str]]:
+    """A migrated store at `url` with `count` workspaces of an empty configuration, a plan
+    queued in each (in-process, so setting up costs seconds), and the CLI env for it."""
     from tfctl.context import AppContext
     from tfctl.persistence.db import Store
     from tfctl.persistence.kinds import Operation
-    from tfctl.runs import list_runs
     from tfctl.runtime import TerraformRuntime
     from tfctl.stacks import push_spec_file
     from tfctl.workspaces import create_workspace
 
-    env = base_env(home, TFCTL_DATABASE_URL=url)
-    tf = tfctl_bin()
-    run([tf, "db", "upgrade"], env)
+    env = base_env(root / "home", TFCTL_DATABASE_URL=url)
+    run([tfctl_bin(), "db", "upgrade"], env)
     empty = root / "empty"
     empty.mkdir()
     (empty / "main.tf").write_text("# an empty configuration: the job store is what is measured\n")
@@ -424,12 +423,22 @@ def worker_throughput(
     store = Store.open(url, auto_upgrade=False)
     push_spec_file(store, spec, author="bench")
     runtime = TerraformRuntime(AppContext(store=store))
-    for i in range(runs):
+    for i in range(count):
         create_workspace(store, f"ws{i}", stack="empty", backend="local", backend_config={},
                          variables={})  # fmt: skip
         runtime.enqueue(f"ws{i}", operation=Operation.PLAN)
+    return store, env
+
+
+def worker_throughput(root: Path, url: str, count: int, runs: int = 36) -> tuple[float, float]:
+    """Runs per second from the first claim to the last finish, read from the runs' own
+    timestamps (the steady state of the queue, without the workers' one-off start-up), and
+    from starting the worker processes to their exit."""
+    from tfctl.runs import list_runs
+
+    store, env = queued_plans(root, url, runs)
     started = time.perf_counter()
-    procs = [subprocess.Popen([tf, "worker", "--burst", "--name", f"w{i}"], env=env,
+    procs = [subprocess.Popen([tfctl_bin(), "worker", "--burst", "--name", f"w{i}"], env=env,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
              for i in range(count)]  # fmt: skip
     for proc in procs:
@@ -444,30 +453,13 @@ def worker_throughput(
 
 
 def claim_latency(work: Path, backend: str, server: object) -> None:
-    from tfctl.context import AppContext
-    from tfctl.persistence.db import Store
-    from tfctl.persistence.kinds import Operation
     from tfctl.persistence.runs import claim_next
-    from tfctl.runtime import TerraformRuntime
 
-    home = work / f"claim-{backend}"
-    home.mkdir(parents=True)
-    url = (f"sqlite:///{home / 'store.db'}" if backend == "sqlite"
+    root = work / f"claim-{backend}"
+    (root / "home").mkdir(parents=True)
+    url = (f"sqlite:///{root / 'home' / 'store.db'}" if backend == "sqlite"
            else fresh_pg_database(server, "bench_claim"))  # fmt: skip
-    env = base_env(home, TFCTL_DATABASE_URL=url)
-    run([tfctl_bin(), "db", "upgrade"], env)
-    store = Store.open(url, auto_upgrade=False)
-    runtime = TerraformRuntime(AppContext(store=store))
-    spec = home / "s.json"
-    spec.write_text(json.dumps({"name": "c", "kind": "generic", "module_source": str(home)}))
-    from tfctl.stacks import push_spec_file
-    from tfctl.workspaces import create_workspace
-
-    push_spec_file(store, spec, author="bench")
-    for i in range(200):
-        create_workspace(store, f"c{i}", stack="c", backend="local", backend_config={},
-                         variables={})  # fmt: skip
-        runtime.enqueue(f"c{i}", operation=Operation.PLAN)
+    store, _ = queued_plans(root, url, 200)
     samples = []
     for _ in range(200):
         started = time.perf_counter()
