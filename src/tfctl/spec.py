@@ -21,14 +21,72 @@ from pydantic import BaseModel, ConfigDict, Field, JsonValue, model_validator
 
 from tfctl.persistence.kinds import Cloud, ModuleKind
 
+#: Each pattern a spec field must match, in words: (what the value must be, its rule), as in
+#: "'Web_App' is not a valid name (1 to 63 lowercase letters, ...)". Error messages use these
+#: instead of showing the regular expression.
+PATTERN_RULES: dict[str, tuple[str, str]] = {}
+
+
+def _pattern(pattern: str, what: str, rule: str, **constraints: Any) -> Any:
+    """`Field(pattern=...)`, with the rule in words registered for error messages."""
+    PATTERN_RULES[pattern] = (what, rule)
+    return Field(pattern=pattern, **constraints)
+
+
 NAME_PATTERN = r"^[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?$"
-Name = Annotated[str, Field(pattern=NAME_PATTERN, description="lowercase letters, digits, '-'")]
+NAME_RULE = "1 to 63 lowercase letters, digits and '-', starting and ending with a letter or digit"
+Name = Annotated[str, _pattern(NAME_PATTERN, "a valid name", NAME_RULE)]
 # Free text that travels to Terraform as data: anything printable, one line.
-Text = Annotated[str, Field(pattern=r"^[^\x00-\x1f\x7f]*$", max_length=4096)]
-Image = Annotated[str, Field(pattern=r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$")]
-EnvName = Annotated[str, Field(pattern=r"^[A-Za-z_][A-Za-z0-9_]{0,127}$")]
-SecretKey = Annotated[str, Field(pattern=r"^[-._a-zA-Z0-9]{1,253}$")]
-BucketName = Annotated[str, Field(pattern=r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")]
+Text = Annotated[
+    str,
+    _pattern(
+        r"^[^\x00-\x1f\x7f]*$",
+        "one line of text",
+        "printable characters only, no line breaks, tabs or other control characters",
+        max_length=4096,
+    ),
+]
+Image = Annotated[
+    str,
+    _pattern(
+        r"^[A-Za-z0-9][A-Za-z0-9._/:@-]{0,254}$",
+        "a valid image reference",
+        "up to 255 letters, digits and . _ / : @ -, starting with a letter or digit",
+    ),
+]
+EnvName = Annotated[
+    str,
+    _pattern(
+        r"^[A-Za-z_][A-Za-z0-9_]{0,127}$",
+        "a valid environment variable name",
+        "up to 128 letters, digits and '_', not starting with a digit",
+    ),
+]
+SecretKey = Annotated[
+    str,
+    _pattern(
+        r"^[-._a-zA-Z0-9]{1,253}$",
+        "a valid secret key",
+        "1 to 253 letters, digits, '-', '_' and '.'",
+    ),
+]
+BucketName = Annotated[
+    str,
+    _pattern(
+        r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$",
+        "a valid bucket name",
+        "3 to 63 lowercase letters, digits, '.' and '-', starting and ending with a letter or "
+        "digit",
+    ),
+]
+KeyPath = Annotated[
+    str,
+    _pattern(
+        r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$",
+        "a valid path",
+        "segments of letters, digits, '_', '.' and '-' separated by single '/'",
+    ),
+]
 Days = Annotated[int, Field(ge=1, le=36500)]
 
 #: Which clouds each kind has templates for.
@@ -88,7 +146,12 @@ class LifecycleRule(_Strict):
     prefix: Annotated[Text, Field(max_length=1024)] = ""
     expire_days: Days | None = None
     transition_days: Days | None = None
-    storage_class: Annotated[str, Field(pattern=r"^[A-Za-z_]{1,32}$")] | None = None
+    storage_class: (
+        Annotated[
+            str, _pattern(r"^[A-Za-z_]{1,32}$", "a valid storage class", "1 to 32 letters and '_'")
+        ]
+        | None
+    ) = None
 
     @model_validator(mode="after")
     def _actions(self) -> LifecycleRule:
@@ -139,7 +202,14 @@ class RedisBroker(_Strict):
     """Queues are Redis lists; the password, if any, comes from an existing Secret."""
 
     type: Literal["redis"]
-    address: Annotated[str, Field(pattern=r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$")]
+    address: Annotated[
+        str,
+        _pattern(
+            r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})?:[0-9]{1,5}$",
+            "a valid address",
+            "HOST:PORT, the host of letters, digits, '.' and '-' (e.g. 'redis:6379')",
+        ),
+    ]
     database: Annotated[int, Field(ge=0, le=15)] = 0
     secret: SecretKeyRef | None = None
 
@@ -180,7 +250,14 @@ class SidecarSpec(_Strict):
     image: Image
     args: list[Text] = Field(default_factory=list)
     env: dict[EnvName, Text] = Field(default_factory=dict)
-    mount_path: Annotated[str, Field(pattern=r"^/[A-Za-z0-9._/-]{0,254}$")] = "/data"
+    mount_path: Annotated[
+        str,
+        _pattern(
+            r"^/[A-Za-z0-9._/-]{0,254}$",
+            "a valid mount path",
+            "an absolute path: '/' then up to 254 letters, digits and . _ / -",
+        ),
+    ] = "/data"
 
 
 class BotSpec(_Strict):
@@ -199,7 +276,12 @@ class BotSpec(_Strict):
 
 class _StoreBase(_Strict):
     name: Name | None = None  # the ClusterSecretStore's name; default: the stack's name
-    refresh_interval: Annotated[str, Field(pattern=r"^[0-9]{1,6}[smh]$")] = "1h"
+    refresh_interval: Annotated[
+        str,
+        _pattern(
+            r"^[0-9]{1,6}[smh]$", "a valid interval", "a number then s, m or h (e.g. '30s', '1h')"
+        ),
+    ] = "1h"
 
 
 class KubernetesStore(_StoreBase):
@@ -214,8 +296,16 @@ class VaultStore(_StoreBase):
     namespace."""
 
     provider: Literal["vault"]
-    server: Annotated[str, Field(pattern=r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$")]
-    path: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")] = "secret"
+    server: Annotated[
+        str,
+        _pattern(
+            r"^https?://[A-Za-z0-9.-]+(:[0-9]{1,5})?/?$",
+            "a valid server address",
+            "http:// or https://, a host name and an optional :PORT, no path "
+            "(e.g. 'https://vault:8200')",
+        ),
+    ]
+    path: KeyPath = "secret"
     version: Literal["v1", "v2"] = "v2"
     token_secret: SecretKeyRef
 
@@ -228,7 +318,7 @@ class SecretMapping(_Strict):
     `name` (all its properties, or only `property`, kept under that key)."""
 
     name: Name
-    remote_key: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]+(/[A-Za-z0-9_.-]+)*$")]
+    remote_key: KeyPath
     property: SecretKey | None = None
     namespace: Name = "default"
 

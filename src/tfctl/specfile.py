@@ -7,22 +7,25 @@ store: a spec that fails here is never persisted.
 
 from __future__ import annotations
 
+import difflib
 import json
+import re
 import tomllib
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal, get_args, get_origin
 
-from pydantic import ValidationError
+from pydantic import BaseModel, ValidationError
 
 from tfctl import errors
-from tfctl.spec import TerraformStackSpec
+from tfctl.spec import NAME_PATTERN, PATTERN_RULES, TerraformStackSpec
 
 if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
 
 FORMATS = {".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml"}
 _MAX_REPORTED_ERRORS = 3
+_MAX_SHOWN_VALUE = 40
 
 
 def load_spec_file(path: Path) -> TerraformStackSpec:
@@ -37,6 +40,8 @@ def load_spec_file(path: Path) -> TerraformStackSpec:
 
 def parse_spec_document(path: Path) -> dict[str, Any]:
     """Read `path` as YAML, JSON or TOML (by its suffix) into a mapping."""
+    if path.is_dir():
+        raise errors.SpecFileError(f"{path}: is a directory; {_spec_files_in(path)}")
     parser = _PARSERS.get(FORMATS.get(path.suffix.lower(), ""))
     if parser is None:
         known = ", ".join(FORMATS)
@@ -128,7 +133,9 @@ def _describe(detail: ErrorDetails) -> str:
     path = field_path(detail["loc"])
     kind = detail["type"]
     if kind == "extra_forbidden":
-        return f"field '{path}': unknown field"
+        return f"field '{path}': unknown field ({_known_fields(detail['loc'])})"
+    if kind == "string_pattern_mismatch" and detail.get("ctx", {}).get("pattern") in PATTERN_RULES:
+        return f"field '{path}': {_pattern_problem(detail['input'], detail['ctx']['pattern'])}"
     if kind == "missing":
         return f"field '{path}': required field is missing"
     if kind == "enum":
@@ -137,6 +144,85 @@ def _describe(detail: ErrorDetails) -> str:
         return f"field '{path}': unknown {path.split('.')[-1]} {value!r}; expected {expected}"
     message = detail["msg"].removeprefix("Value error, ")
     return f"field '{path}': {message}" if path else message
+
+
+def _known_fields(loc: tuple[int | str, ...]) -> str:
+    """Did you mean 'description'? for a near miss, else the fields allowed there."""
+    known = field_names_at(loc[:-1])
+    close = difflib.get_close_matches(str(loc[-1]), known, n=1)
+    if close:
+        return f"did you mean '{close[0]}'?"
+    return f"expected one of {', '.join(known)}" if known else "no fields belong here"
+
+
+def _pattern_problem(value: object, pattern: str) -> str:
+    """The rule a value breaks, in words, not as the regular expression."""
+    what, rule = PATTERN_RULES[pattern]
+    shown = repr(value)
+    if len(shown) > _MAX_SHOWN_VALUE:
+        shown = shown[: _MAX_SHOWN_VALUE - 1] + "…"
+    problem = f"{shown} is not {what} ({rule})"
+    suggestion = suggest_name(value) if pattern == NAME_PATTERN and isinstance(value, str) else None
+    return problem + (f", e.g. {suggestion!r}" if suggestion else "")
+
+
+def _spec_files_in(directory: Path) -> str:
+    """What to pass instead of a directory: the spec files in it, if any."""
+    try:
+        found = sorted(
+            p.name for p in directory.iterdir() if p.suffix.lower() in FORMATS and p.is_file()
+        )
+    except OSError:
+        found = []
+    if len(found) == 1:
+        return f"pass the spec file in it: {directory / found[0]}"
+    if found:
+        return f"pass one of the spec files in it: {', '.join(found[:5])}"
+    return f"pass a spec file ({', '.join(FORMATS)})"
+
+
+def field_names_at(loc: Sequence[int | str]) -> tuple[str, ...]:
+    """The field names a spec allows inside the value at `loc` (a pydantic error location:
+    field names, list indices, and tags of tagged unions such as `vault`), sorted; empty when
+    `loc` does not lead to an object of fields."""
+    models: list[type[BaseModel]] = [TerraformStackSpec]
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        owners = [model for model in models if part in model.model_fields]
+        if owners:
+            models = [
+                found
+                for model in owners
+                for found in _models_in(model.model_fields[part].annotation)
+            ]
+        else:  # the tag pydantic puts in the path of a tagged union's member
+            models = [model for model in models if _has_tag(model, part)]
+    return tuple(sorted({name for model in models for name in model.model_fields}))
+
+
+def _models_in(annotation: Any) -> Iterator[type[BaseModel]]:
+    if isinstance(annotation, type) and issubclass(annotation, BaseModel):
+        yield annotation
+        return
+    if get_origin(annotation) is dict:
+        return  # a mapping's keys are data, not fields
+    for argument in get_args(annotation):
+        yield from _models_in(argument)
+
+
+def _has_tag(model: type[BaseModel], tag: str) -> bool:
+    return any(
+        get_origin(field.annotation) is Literal and tag in get_args(field.annotation)
+        for field in model.model_fields.values()
+    )
+
+
+def suggest_name(value: str) -> str | None:
+    """A valid name close to `value` (`Web_App` → `web-app`), or None."""
+    candidate = re.sub(r"[^a-z0-9]+", "-", value.lower()).strip("-")[:63].rstrip("-")
+    valid = candidate != value and re.fullmatch(NAME_PATTERN, candidate) is not None
+    return candidate if valid else None
 
 
 def field_path(loc: Iterable[int | str]) -> str:

@@ -120,3 +120,76 @@ def test_registry_module_source_passes_through(tmp_path: Path) -> None:
     path = tmp_path / "s.yaml"
     path.write_text("name: a\nkind: generic\nmodule_source: terraform-aws-modules/s3-bucket/aws\n")
     assert load_spec_file(path).module_source == "terraform-aws-modules/s3-bucket/aws"
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("descripton: x\n", "field 'descripton': unknown field (did you mean 'description'?)"),
+        ("bucket: {versionin: true}\n", "field 'bucket.versionin': unknown field "
+         "(did you mean 'versioning'?)"),
+        ("bucket: {lifecycle_rules: [{id: r, expire_day: 3}]}\n",
+         "field 'bucket.lifecycle_rules[0].expire_day': unknown field "
+         "(did you mean 'expire_days'?)"),
+    ],
+)  # fmt: skip
+def test_unknown_field_suggests_the_field_meant(tmp_path: Path, text: str, expected: str) -> None:
+    error = error_for(tmp_path, "s.yaml", "name: a\nkind: storage\n" + text)
+    assert expected in error.message
+
+
+def test_unknown_field_in_a_tagged_union_suggests_from_that_member(tmp_path: Path) -> None:
+    text = "name: a\nkind: secrets\nsecret_store: {provider: vault, servr: 'https://v'}\n"
+    error = error_for(tmp_path, "s.yaml", text)
+    assert "field 'secret_store.vault.servr': unknown field (did you mean 'server'?)" in (
+        error.message
+    )
+
+
+def test_unknown_field_far_from_any_lists_the_fields(tmp_path: Path) -> None:
+    error = error_for(tmp_path, "s.yaml", "name: a\nkind: storage\nbucket: {zzz: 1}\n")
+    assert (
+        "field 'bucket.zzz': unknown field "
+        "(expected one of force_destroy, lifecycle_rules, name, versioning)"
+    ) in error.message
+
+
+def test_bad_stack_name_states_the_rule_in_words(tmp_path: Path) -> None:
+    error = error_for(tmp_path, "s.yaml", "name: Web_App\nkind: storage\n")
+    assert (
+        "field 'name': 'Web_App' is not a valid name (1 to 63 lowercase letters, digits and "
+        "'-', starting and ending with a letter or digit), e.g. 'web-app'"
+    ) in error.message
+    assert "^" not in error.message
+    assert "pattern" not in error.message
+
+
+def test_every_pattern_of_a_spec_has_its_rule_in_words() -> None:
+    from tfctl.spec import PATTERN_RULES, TerraformStackSpec
+
+    def patterns(node: object) -> set[str]:
+        if isinstance(node, dict):
+            found = {node["pattern"]} if isinstance(node.get("pattern"), str) else set()
+            return found.union(*(patterns(value) for value in node.values()))
+        if isinstance(node, list):
+            return set().union(*(patterns(value) for value in node))
+        return set()
+
+    used = patterns(TerraformStackSpec.model_json_schema())
+    assert len(used) >= 10
+    assert used <= PATTERN_RULES.keys()
+
+
+def test_a_directory_names_the_spec_file_to_pass(tmp_path: Path) -> None:
+    (tmp_path / "hello").mkdir()
+    (tmp_path / "hello" / "stack.yaml").write_text("name: hello\nkind: storage\n")
+    (tmp_path / "hello" / "main.tf").write_text("")
+    with pytest.raises(errors.SpecFileError) as caught:
+        load_spec_file(tmp_path / "hello")
+    assert caught.value.message == (
+        f"{tmp_path / 'hello'}: is a directory; pass the spec file in it: "
+        f"{tmp_path / 'hello' / 'stack.yaml'}"
+    )
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(errors.SpecFileError, match="is a directory; pass a spec file"):
+        load_spec_file(tmp_path / "empty")

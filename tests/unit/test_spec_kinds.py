@@ -161,7 +161,7 @@ def test_changing_a_kind_field_changes_the_hash() -> None:
 @pytest.mark.parametrize(
     ("cloud", "name", "fragment"),
     [
-        ("aws", "ab", "should match pattern"),
+        ("aws", "ab", "3 to 63 lowercase letters, digits"),
         ("aws", "a..b", "is not a bucket name"),
         ("gcp", "Upper", "field 'bucket.name'"),
         ("azure", "has-dash", "names an Azure storage account: 3-24 lowercase letters and digits"),
