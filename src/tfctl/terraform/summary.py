@@ -9,7 +9,10 @@ Counting: a replacement (`["delete", "create"]` or `["create", "delete"]`) count
 `replace`, and not also in `add` and `destroy` as terraform's "Plan: N to add" line does; a
 deleted deposed object counts in `destroy`. `import` counts resources being imported whatever
 their action, as terraform's own summary does, so an import that also updates counts in both
-`import` and `change`.
+`import` and `change`; `move` counts resources at a new address (a `moved` block, or an
+implicit move such as adding `count`) the same way, and `forget` those a `removed` block with
+`destroy = false` drops from state without destroying them. Terraform's "Plan:" line counts
+neither moves nor forgets; its diff shows them.
 """
 
 from __future__ import annotations
@@ -78,6 +81,11 @@ class ResourceChange:
     replace_paths: tuple[tuple[str | int, ...], ...] = ()
 
     @property
+    def moved(self) -> bool:
+        """The object was at `previous_address` before this plan (terraform's "has moved to")."""
+        return self.previous_address is not None and self.previous_address != self.address
+
+    @property
     def replace_reason(self) -> str | None:
         """Why the instance is replaced (`action_reason` of a replacement), else None."""
         return self.action_reason if self.action == "replace" else None
@@ -106,7 +114,8 @@ class PlanSummary(BaseModel):
 
     `has_changes` is terraform's own test for "this plan changes something" (the one behind
     `plan -detailed-exitcode` exiting 2): a resource action other than no-op (data-source
-    reads included), a moved or imported resource, or a root output change. It is computed
+    reads and forgets included), a moved or imported resource, or a root output change; a
+    plan whose only change is a move, an import or a forget has changes. It is computed
     from the changes rather than copied from `applyable`, which also covers refresh-only
     drift and which Terraform 1.11 sets at random in refresh-only plans of resources with two
     or more sensitive attributes. For a refresh-only plan, what terraform would exit 2 for is
@@ -125,6 +134,7 @@ class PlanSummary(BaseModel):
     import_: int = Field(default=0, alias="import")
     read: int = 0
     forget: int = 0
+    move: int = 0
     has_changes: bool = False
     has_drift: bool = False
     applyable: bool = False
@@ -289,19 +299,20 @@ def _output_change(name: str, change: Mapping[str, Any]) -> OutputChange:
 
 
 def _counts(resources: list[ResourceChange]) -> dict[str, int]:
-    counts = dict.fromkeys((*_COUNTED.values(), "import_"), 0)
+    counts = dict.fromkeys((*_COUNTED.values(), "import_", "move"), 0)
     for change in resources:
         if change.action in _COUNTED:
             counts[_COUNTED[change.action]] += 1
         counts["import_"] += change.importing
+        counts["move"] += change.moved
     return counts
 
 
 def _has_changes(resources: list[ResourceChange], outputs: list[OutputChange]) -> bool:
-    """terraform's `Changes.Empty()`, negated (internal/plans/changes.go)."""
-    moved = any(r.previous_address not in (None, r.address) for r in resources)
-    acting = any(r.action != "no-op" or r.importing for r in resources)
-    return moved or acting or any(o.action != "no-op" for o in outputs)
+    """terraform's `Changes.Empty()`, negated (internal/plans/changes.go): a move, an
+    import or a forget alone is a change to apply."""
+    acting = any(r.action != "no-op" or r.importing or r.moved for r in resources)
+    return acting or any(o.action != "no-op" for o in outputs)
 
 
 # --- streaming ------------------------------------------------------------------------------

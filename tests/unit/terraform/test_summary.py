@@ -51,17 +51,17 @@ def by_address(s: PlanSummary) -> dict[str, Any]:
 # --- counts -----------------------------------------------------------------------------------
 
 COUNTS = {
-    #                            add chg des rep imp rd fgt
-    "summary_create.json": (14, 0, 0, 0, 0, 1, 0),
-    "summary_targeted.json": (1, 0, 0, 0, 0, 0, 0),
-    "summary_no_changes.json": (0, 0, 0, 0, 0, 0, 0),
-    "summary_destroy.json": (0, 0, 14, 0, 0, 0, 0),
-    "summary_mixed.json": (1, 5, 2, 2, 0, 1, 0),
-    "summary_refresh_clean.json": (0, 0, 0, 0, 0, 0, 0),
-    "summary_refresh_drift.json": (0, 0, 0, 0, 0, 0, 0),
-    "summary_refactor.json": (0, 1, 0, 0, 1, 0, 1),
-    "summary_deposed.json": (0, 0, 1, 1, 0, 0, 0),
-    "summary_check_read.json": (0, 0, 0, 0, 0, 1, 0),
+    #                            add chg des rep imp rd fgt mov
+    "summary_create.json": (14, 0, 0, 0, 0, 1, 0, 0),
+    "summary_targeted.json": (1, 0, 0, 0, 0, 0, 0, 0),
+    "summary_no_changes.json": (0, 0, 0, 0, 0, 0, 0, 0),
+    "summary_destroy.json": (0, 0, 14, 0, 0, 0, 0, 0),
+    "summary_mixed.json": (1, 5, 2, 2, 0, 1, 0, 0),
+    "summary_refresh_clean.json": (0, 0, 0, 0, 0, 0, 0, 0),
+    "summary_refresh_drift.json": (0, 0, 0, 0, 0, 0, 0, 0),
+    "summary_refactor.json": (0, 1, 0, 0, 1, 0, 1, 1),
+    "summary_deposed.json": (0, 0, 1, 1, 0, 0, 0, 0),
+    "summary_check_read.json": (0, 0, 0, 0, 0, 1, 0, 0),
 }
 
 
@@ -73,7 +73,7 @@ def test_every_captured_plan_has_expected_counts() -> None:
 def test_counts(name: str, counts: tuple[int, ...]) -> None:
     s = summary(name)
 
-    assert (s.add, s.change, s.destroy, s.replace, s.import_, s.read, s.forget) == counts
+    assert (s.add, s.change, s.destroy, s.replace, s.import_, s.read, s.forget, s.move) == counts
 
 
 def test_a_replacement_counts_once_not_as_an_add_and_a_destroy() -> None:
@@ -199,6 +199,87 @@ def test_import_and_forget_are_reported() -> None:
     )
 
 
+# --- moves, imports and forgets: one refactoring per plan ---------------------------------------
+# Hand-written after terraform's own test data (see tests/fixtures/plans/refactoring/README.md);
+# tests/integration/terraform/test_refactoring_real.py makes the same plans with terraform.
+
+REFACTORING = PLANS / "refactoring"
+REFACTORINGS = {
+    #                               chg imp mov fgt has_changes
+    "moved_simple.json": (0, 0, 1, 0, True),
+    "moved_implicit_count.json": (0, 0, 1, 0, True),
+    "moved_with_update.json": (1, 0, 1, 0, True),
+    "moved_with_drift.json": (2, 0, 1, 0, True),
+    "moved_with_refresh_only.json": (0, 0, 0, 0, False),
+    "import_only.json": (0, 1, 0, 0, True),
+    "import_with_update.json": (1, 1, 0, 0, True),
+    "forget_only.json": (0, 0, 0, 1, True),
+}
+
+
+def test_every_refactoring_plan_has_expectations() -> None:
+    assert sorted(REFACTORINGS) == sorted(p.name for p in REFACTORING.glob("*.json"))
+
+
+@pytest.mark.parametrize(("name", "expected"), REFACTORINGS.items())
+def test_moves_imports_and_forgets_are_counted(name: str, expected: tuple[Any, ...]) -> None:
+    s = load_plan_summary(REFACTORING / name)
+
+    assert (s.change, s.import_, s.move, s.forget, s.has_changes) == expected
+    assert (s.add, s.destroy, s.replace) == (0, 0, 0)  # nothing is created or destroyed
+    assert s.to_json_dict()["move"] == s.move
+
+
+@pytest.mark.parametrize("name", ["moved_simple.json", "import_only.json", "forget_only.json"])
+def test_a_plan_whose_only_change_is_a_move_an_import_or_a_forget_has_changes(name: str) -> None:
+    # terraform plan -detailed-exitcode exits 2 for each (checked with 1.11.4 in the
+    # integration test); a plan without changes would never await approval.
+    s = load_plan_summary(REFACTORING / name)
+
+    assert [r.action for r in s.resources] in (["no-op"], ["forget"])
+    assert s.has_changes
+
+
+def test_a_move_found_by_refresh_only_is_neither_a_change_nor_drift() -> None:
+    # terraform exits 0 for it (summary_refresh_drift.json is the captured case).
+    s = load_plan_summary(REFACTORING / "moved_with_refresh_only.json")
+
+    [drift] = s.drift
+    assert drift.moved
+    assert not s.has_changes
+    assert not s.has_drift
+
+
+def test_a_moved_object_changed_outside_terraform_is_drift_and_one_move() -> None:
+    s = load_plan_summary(REFACTORING / "moved_with_drift.json")
+
+    [drift] = s.drift
+    assert (drift.previous_address, drift.address) == (
+        "terraform_data.base_before",
+        "terraform_data.base_after",
+    )
+    assert s.has_drift
+    assert s.move == 1  # the drift entry is the same object, not a second move
+
+
+def test_an_implicit_move_keeps_the_address_without_its_index() -> None:
+    [moved] = load_plan_summary(REFACTORING / "moved_implicit_count.json").resources
+
+    assert (moved.previous_address, moved.address, moved.index) == (
+        "terraform_data.a",
+        "terraform_data.a[0]",
+        0,
+    )
+    assert moved.moved
+
+
+def test_a_summary_stored_before_moves_were_counted_reads_back() -> None:
+    data = summary("summary_refactor.json").to_json_dict()
+    del data["move"]
+
+    assert PlanSummary.from_json_dict(data).move == 0
+
+
 def test_a_deposed_object_is_deleted_apart_from_the_replacement() -> None:
     s = summary("summary_deposed.json")
     [current] = [r for r in s.resources if r.deposed is None]
@@ -300,6 +381,7 @@ def test_json_dict_has_stable_field_names_and_round_trips() -> None:
         "import",
         "read",
         "forget",
+        "move",
         "has_changes",
         "has_drift",
         "applyable",
