@@ -2,11 +2,19 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
+import pty
+import select
 import shutil
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+from filestack import FILES_MODULE
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -45,3 +53,45 @@ def refused(*args: str, **kwargs: object) -> str:
     assert "Traceback" not in result.stderr
     assert result.stdout == ""
     return lines[0]
+
+
+def setup_files_workspace(tmp_path: Path, name: str = "dev", **variables: object) -> Path:
+    out = tmp_path / "out"
+    out.mkdir(exist_ok=True)
+    spec = {"name": "files", "kind": "generic", "module_source": str(FILES_MODULE),
+            "variables": {"names": ["a"], **variables}}  # fmt: skip
+    (tmp_path / "files.json").write_text(json.dumps(spec))
+    ok("init")
+    ok("stack", "push", str(tmp_path / "files.json"))
+    ok("workspace", "create", name, "--stack", "files", "--var", f"dir={out}")
+    return out
+
+
+def run_in_terminal(
+    argv: list[str], env: dict[str, str], *, answer: bytes, prompt: bytes, code: int = 0
+) -> str:
+    pid, fd = pty.fork()
+    if pid == 0:  # the child: exec tfctl with the pty as its terminal
+        os.execve(argv[0], argv, env)
+    screen, answered, deadline = b"", False, time.monotonic() + 120
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([fd], [], [], 0.5)
+            if ready:
+                try:
+                    chunk = os.read(fd, 65536)
+                except OSError:
+                    break
+                if not chunk:
+                    break
+                screen += chunk
+            if not answered and prompt in screen:
+                os.write(fd, answer)
+                answered = True
+        _, status = os.waitpid(pid, 0)
+    finally:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    assert answered, screen.decode(errors="replace")
+    assert os.waitstatus_to_exitcode(status) == code, screen.decode(errors="replace")
+    return screen.decode(errors="replace")

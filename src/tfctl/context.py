@@ -21,6 +21,8 @@ class AppContext:
     def __init__(self, settings: Settings | None = None, store: Store | None = None) -> None:
         self._settings = settings
         self._store = store
+        #: set by `plan --detailed-exitcode` when it exits 2 for "changes" (not a usage error)
+        self.has_changes = False
 
     @cached_property
     def settings(self) -> Settings:

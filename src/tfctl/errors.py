@@ -15,12 +15,23 @@ from typing import ClassVar
 
 
 class TfctlError(Exception):
-    """tfctl failed."""
+    """tfctl failed.
+
+    Besides its message, an error carries the facts it is about as fields, for front ends
+    that answer with more than text (the API's error objects): `workspace`, `run_id`."""
 
     exit_code: ClassVar[int] = 1
 
-    def __init__(self, message: str | None = None) -> None:
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        workspace: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
         self.message = message or (self.__doc__ or type(self).__name__).strip()
+        self.workspace = workspace
+        self.run_id = run_id
         super().__init__(self.message)
 
     def __str__(self) -> str:
@@ -163,6 +174,10 @@ class RunRefused(RunError):
 
 class WorkspaceBusy(RunError):
     """Another state-changing run holds the workspace; wait for it, or pass --queue."""
+
+
+class ConfirmationRequired(RunRefused):
+    """Applying a destroy plan needs the workspace's name typed again (`--confirm NAME`)."""
 
 
 class PolicyBlocked(RunError):

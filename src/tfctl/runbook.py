@@ -55,12 +55,14 @@ class RunBook:
         labels: Labels,
         parent: RunView | None = None,
         override_reason: str | None = None,
+        confirm: str | None = None,
     ) -> Run:
         """Insert the run as `running` and take the workspace, in one transaction."""
         with self.ctx.store.write() as session:
             run = self.insert(
                 session, workspace, operation=operation, mode=mode, labels=labels,
                 parent=parent, status=RunStatus.RUNNING, override_reason=override_reason,
+                confirm=confirm,
             )  # fmt: skip
             ws = store.get_workspace_by_id(session=session, workspace_id=run.workspace_id)
             self._take_workspace(session, ws, run)
@@ -76,12 +78,15 @@ class RunBook:
         parent: RunView | None,
         auto_apply: bool,
         override_reason: str | None = None,
+        confirm: str | None = None,
     ) -> RunView:
+        if operation is Operation.PLAN and mode is PlanMode.DESTROY and auto_apply:
+            require_destroy_confirmation(workspace, None, confirm)  # approved in advance
         with self.ctx.store.write() as session:
             run = self.insert(
                 session, workspace, operation=operation, mode=mode, labels=labels,
                 parent=parent, status=RunStatus.QUEUED, auto_apply=auto_apply,
-                override_reason=override_reason,
+                override_reason=override_reason, confirm=confirm,
             )  # fmt: skip
             return view(session, run)
 
@@ -97,14 +102,16 @@ class RunBook:
         status: RunStatus,
         auto_apply: bool = False,
         override_reason: str | None = None,
+        confirm: str | None = None,
     ) -> Run:
         """A new run row; a plan records the stack's latest version, an apply its plan's
-        (refused unless the plan may be applied; a policy override is recorded on it)."""
+        (refused unless the plan may be applied — a destroy plan only with `confirm` equal
+        to the workspace's name —; a policy override is recorded on it)."""
         ws = store.get_workspace(session=session, name=workspace)
         policy_results = None
         if parent is not None:
             plan = run_store.get_run(session=session, run_id=parent.id)
-            policy_results = self._gate(ws, plan, override_reason)
+            policy_results = self._gate(ws, plan, override_reason, confirm)
             version_id = parent.spec_version_id
         else:
             stack = store.get_stack_by_id(session=session, stack_id=ws.stack_id)
@@ -130,14 +137,16 @@ class RunBook:
             heartbeat_at=now,
         )
 
-    def _gate(self, ws: Workspace, plan: Run, override_reason: str | None) -> dict[str, Any] | None:
+    def _gate(
+        self, ws: Workspace, plan: Run, override_reason: str | None, confirm: str | None
+    ) -> dict[str, Any] | None:
         """Refuse an apply of `plan` unless it may be applied (`check_applicable`); returns
         the override record for the apply run when a soft_mandatory block was overridden."""
         from tfctl.policy.gate import override_record
 
         required = self.ctx.settings.policy_require_engine
         block = check_applicable(ws, plan, override_reason=override_reason,
-                                 require_engine=required)  # fmt: skip
+                                 require_engine=required, confirm=confirm)  # fmt: skip
         if block is None or override_reason is None:
             return None
         return override_record(block, actor=self.ctx.actor, reason=override_reason,
@@ -217,9 +226,11 @@ class RunBook:
     def _auto_apply_child(self, session: Session, plan: Run) -> Run:
         ws = store.get_workspace_by_id(session=session, workspace_id=plan.workspace_id)
         labels = Labels(experiment_id=plan.experiment_id, test_id=plan.test_id)
+        # approved in advance: a destroy plan's name was confirmed when it was queued
         child = self.insert(session, ws.name, operation=Operation.APPLY,
                             mode=PlanMode(plan.plan_mode), labels=labels,
-                            parent=view(session, plan), status=RunStatus.RUNNING)  # fmt: skip
+                            parent=view(session, plan), status=RunStatus.RUNNING,
+                            confirm=ws.name)  # fmt: skip
         child.worker = plan.worker
         run_store.hand_over_workspace(
             session=session, workspace_id=ws.id, from_run_id=plan.id, to_run_id=child.id
@@ -258,12 +269,14 @@ class RunBook:
         self, workspace: str, plan_run_id: str | None = None, *, override_reason: str | None = None
     ) -> RunView:
         """The plan an apply would apply, or `RunRefused` saying why it cannot be applied
-        (`PolicyBlocked` when its policy results block it; see `check_applicable`)."""
+        (`PolicyBlocked` when its policy results block it; see `check_applicable`). A destroy
+        plan's confirmation is not asked here: the apply itself refuses it without one."""
         with self.ctx.store.read() as session:
             ws = store.get_workspace(session=session, name=workspace)
             plan = _find_plan(session, ws, plan_run_id)
             check_applicable(ws, plan, override_reason=override_reason,
-                             require_engine=self.ctx.settings.policy_require_engine)  # fmt: skip
+                             require_engine=self.ctx.settings.policy_require_engine,
+                             confirm=ws.name)  # fmt: skip
             return view(session, plan)
 
     def has_pending_plan(self, workspace: str) -> bool:
@@ -297,6 +310,20 @@ def stopped_message(run: Run) -> str:
     return f"run {run.id} was cancelled ({run.message or 'no reason given'})"
 
 
+def require_destroy_confirmation(workspace: str, plan_id: str | None, confirm: str | None) -> None:
+    """A destroy plan is applied only when its workspace's name was typed again (`--confirm`
+    without a terminal), whoever applies it and by whatever path."""
+    if confirm == workspace:
+        return
+    what = f"plan {plan_id} is a destroy plan" if plan_id else "a destroy"
+    given = f"'{confirm}' is not the workspace's name; " if confirm else ""
+    raise errors.ConfirmationRequired(
+        f"{given}{what}: applying it destroys everything workspace '{workspace}' manages; "
+        f"type the workspace's name when asked, or pass --confirm {workspace}",
+        workspace=workspace, run_id=plan_id,
+    )  # fmt: skip
+
+
 def _find_plan(session: Session, ws: Workspace, plan_run_id: str | None) -> Run:
     if plan_run_id is not None:
         plan = run_store.get_run(session=session, run_id=plan_run_id)
@@ -312,19 +339,27 @@ def _find_plan(session: Session, ws: Workspace, plan_run_id: str | None) -> Run:
 
 
 def check_applicable(
-    ws: Workspace, plan: Run, *, override_reason: str | None = None, require_engine: bool = False
+    ws: Workspace,
+    plan: Run,
+    *,
+    override_reason: str | None = None,
+    require_engine: bool = False,
+    confirm: str | None = None,
 ) -> Block | None:
     """Refuse, saying why and what to do, unless `plan` is a plan awaiting approval that its
     policy results let through: `RunRefused` (exit 2) for a plan in another status,
-    `PolicyBlocked` (exit 3) for a failed hard_mandatory policy, a failed soft_mandatory one
-    without `override_reason`, or an unchecked plan when `require_engine`. Returns the soft
-    block that `override_reason` overrides, if any."""
+    `ConfirmationRequired` (exit 2) for a destroy plan unless `confirm` is the workspace's
+    name, `PolicyBlocked` (exit 3) for a failed hard_mandatory policy, a failed
+    soft_mandatory one without `override_reason`, or an unchecked plan when
+    `require_engine`. Returns the soft block that `override_reason` overrides, if any."""
     from tfctl.policy.gate import enforce
 
     if plan.operation != Operation.PLAN:
         raise errors.RunRefused(f"run {plan.id} is an apply, not a plan")
     status = RunStatus(plan.status)
     if status is RunStatus.AWAITING_APPROVAL:
+        if plan.plan_mode == PlanMode.DESTROY:
+            require_destroy_confirmation(ws.name, plan.id, confirm)
         return enforce(plan.policy_results, plan_id=plan.id, workspace=ws.name,
                        override_reason=override_reason, require_engine=require_engine)  # fmt: skip
     reason = ""

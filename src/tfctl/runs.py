@@ -63,6 +63,12 @@ class RunView:
         return self.operation == "plan" and self.exit_code == 2
 
     @property
+    def action(self) -> str:
+        """What the run does, in a user's words: `plan`, `destroy-plan`, `refresh-plan`, or
+        for the apply of such a plan `apply`, `destroy`, `refresh`."""
+        return run_action(self.operation, self.plan_mode)
+
+    @property
     def duration(self) -> float | None:
         if self.started_at is None:
             return None
@@ -73,7 +79,16 @@ class RunView:
         for key in ("created_at", "started_at", "finished_at"):
             data[key] = data[key].isoformat() if data[key] else None
         data["duration_seconds"] = None if self.duration is None else round(self.duration, 3)
+        data["action"] = self.action
         return data
+
+
+def run_action(operation: str, plan_mode: str) -> str:
+    """`destroy` for the apply of a destroy plan, `destroy-plan` for the plan itself, ..."""
+    word = {"destroy": "destroy", "refresh-only": "refresh"}.get(plan_mode)
+    if operation == "apply":
+        return word or "apply"
+    return f"{word}-plan" if word else "plan"
 
 
 def view(session: Session, run: Run) -> RunView:

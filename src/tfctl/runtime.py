@@ -107,16 +107,23 @@ class TerraformRuntime:
         return self._execute_plan(run)
 
     def apply(
-        self, workspace: str, *, plan_run_id: str | None = None, labels: Labels = NO_LABELS
+        self,
+        workspace: str,
+        *,
+        plan_run_id: str | None = None,
+        labels: Labels = NO_LABELS,
+        confirm: str | None = None,
     ) -> RunView:
         """Apply exactly the approved plan `plan_run_id` (default: the workspace's pending
         plan) in a child run, then record the resulting state version. A plan that policy
-        blocks is refused (`PolicyBlocked`, exit 3) unless `override_reason` covers it."""
+        blocks is refused (`PolicyBlocked`, exit 3) unless `override_reason` covers it; a
+        destroy plan unless `confirm` is the workspace's name (`ConfirmationRequired`)."""
         reason = self.override_reason
         plan = self.book.applicable_plan(workspace, plan_run_id, override_reason=reason)
         _ = self.executor
         child = self.book.open(workspace, operation=Operation.APPLY, mode=PlanMode(plan.plan_mode),
-                               labels=labels, parent=plan, override_reason=reason)  # fmt: skip
+                               labels=labels, parent=plan, override_reason=reason,
+                               confirm=confirm)  # fmt: skip
         return self._execute_apply(child)
 
     def enqueue(
@@ -128,11 +135,13 @@ class TerraformRuntime:
         plan_run_id: str | None = None,
         auto_apply: bool = False,
         labels: Labels = NO_LABELS,
+        confirm: str | None = None,
     ) -> RunView:
         """Store a run as `queued` for a worker (`tfctl worker`) and return at once. An apply
-        names its approved plan (refused now if policy blocks it); a plan with `auto_apply`
-        is applied by the worker as soon as it awaits approval (the caller approved in
-        advance), unless policy blocks it."""
+        names its approved plan (refused now if policy blocks it, or if it is a destroy plan
+        and `confirm` is not the workspace's name); a plan with `auto_apply` is applied by the
+        worker as soon as it awaits approval (the caller approved in advance; a destroy plan
+        only with `confirm`), unless policy blocks it."""
         reason = self.override_reason
         parent = (
             self.book.applicable_plan(workspace, plan_run_id, override_reason=reason)
@@ -141,7 +150,7 @@ class TerraformRuntime:
         )
         return self.book.enqueue(workspace, operation=operation, mode=mode, labels=labels,
                                  parent=parent, auto_apply=auto_apply,
-                                 override_reason=reason)  # fmt: skip
+                                 override_reason=reason, confirm=confirm)  # fmt: skip
 
     def execute(self, run_id: str) -> RunView:
         """Execute a run a worker claimed (it is `running` and holds its workspace)."""

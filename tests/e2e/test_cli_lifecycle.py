@@ -2,20 +2,15 @@
 
 from __future__ import annotations
 
-import contextlib
 import json
 import os
-import pty
-import select
-import signal
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from clihelp import REPO, ok, refused, tfctl, tfctl_bin
-from filestack import FILES_MODULE
+from clihelp import REPO, ok, refused, run_in_terminal, setup_files_workspace, tfctl, tfctl_bin
 from tfctl.resources import examples_dir
 
 pytestmark = pytest.mark.terraform
@@ -25,18 +20,6 @@ pytestmark = pytest.mark.terraform
 def _token(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TF_VAR_token", "placeholder-token")
     monkeypatch.setenv("CI", "true")
-
-
-def setup_files_workspace(tmp_path: Path, name: str = "dev", **variables: object) -> Path:
-    out = tmp_path / "out"
-    out.mkdir(exist_ok=True)
-    spec = {"name": "files", "kind": "generic", "module_source": str(FILES_MODULE),
-            "variables": {"names": ["a"], **variables}}  # fmt: skip
-    (tmp_path / "files.json").write_text(json.dumps(spec))
-    ok("init")
-    ok("stack", "push", str(tmp_path / "files.json"))
-    ok("workspace", "create", name, "--stack", "files", "--var", f"dir={out}")
-    return out
 
 
 def test_quickstart_is_a_real_plan_and_apply(isolated_env: Path, tmp_path: Path) -> None:
@@ -171,31 +154,3 @@ def test_in_a_terminal_apply_shows_the_plan_and_asks(isolated_env: Path, tmp_pat
     assert 'module.stack.terraform_data.file["a"]' in screen
     assert "Plan: 2 to add" in screen
     assert (out / "a").exists()
-
-
-def run_in_terminal(argv: list[str], env: dict[str, str], *, answer: bytes, prompt: bytes) -> str:
-    pid, fd = pty.fork()
-    if pid == 0:  # the child: exec tfctl with the pty as its terminal
-        os.execve(argv[0], argv, env)
-    screen, answered, deadline = b"", False, time.monotonic() + 120
-    try:
-        while time.monotonic() < deadline:
-            ready, _, _ = select.select([fd], [], [], 0.5)
-            if ready:
-                try:
-                    chunk = os.read(fd, 65536)
-                except OSError:
-                    break
-                if not chunk:
-                    break
-                screen += chunk
-            if not answered and prompt in screen:
-                os.write(fd, answer)
-                answered = True
-        _, status = os.waitpid(pid, 0)
-    finally:
-        with contextlib.suppress(ProcessLookupError):
-            os.kill(pid, signal.SIGKILL)
-    assert answered, screen.decode(errors="replace")
-    assert os.waitstatus_to_exitcode(status) == 0, screen.decode(errors="replace")
-    return screen.decode(errors="replace")

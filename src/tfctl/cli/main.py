@@ -9,13 +9,16 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tfctl import __version__
 from tfctl.cli import db, doctor, halt, policy, run, runs, stack, state, store, worker, workspace
 from tfctl.cli.context import make_context
+
+if TYPE_CHECKING:
+    from tfctl.context import AppContext
 
 app = typer.Typer(
     name="tfctl",
@@ -67,24 +70,37 @@ def root(
         bool, typer.Option("--debug", help="Show full tracebacks for errors (or TFCTL_DEBUG=1).")
     ] = False,
 ) -> None:
-    ctx.obj = make_context()
+    if ctx.obj is None:  # `execute` passes one; `app` invoked directly does not
+        ctx.obj = make_context()
 
 
 def execute(args: list[str]) -> int:
     """Run the CLI; returns DESIGN.md's exit code: 0 ok, 1 failed, 2 bad input,
-    3 blocked by policy, 4 cancelled or halted."""
+    3 blocked by policy, 4 cancelled or halted (Ctrl-C included). With
+    `--detailed-exitcode` every failure is 1, as terraform does: 2 means only "changes"."""
     debug = "--debug" in args or os.environ.get("TFCTL_DEBUG", "") not in ("", "0")
-    return _run(args, debug=debug)
+    context = make_context()
+    code = _run(args, context, debug=debug)
+    if "--detailed-exitcode" in args and code not in (0, 2):
+        return 1
+    if "--detailed-exitcode" in args and code == 2 and not context.has_changes:
+        return 1  # a usage error, not a plan with changes
+    return code
 
 
-def _run(args: list[str], *, debug: bool) -> int:
-    from tfctl.errors import TfctlError
+def _run(args: list[str], context: AppContext, *, debug: bool) -> int:
+    from tfctl.errors import Cancelled, TfctlError
 
     command = typer.main.get_command(app)
     try:
-        command.main(args=args, prog_name="tfctl", standalone_mode=True)
+        command.main(args=args, prog_name="tfctl", standalone_mode=True, obj=context)
     except SystemExit as exc:
-        return exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+        if code == 130:  # Typer's answer to Ctrl-C outside a run; tfctl's is 4
+            return _report("interrupted", 4, debug=False)
+        return code
+    except Cancelled as exc:  # declined at a prompt, cancelled or halted: said plainly
+        return _report(exc.message, exc.exit_code, debug=debug)
     except TfctlError as exc:
         return _report(f"error: {exc.message}", exc.exit_code, debug=debug)
     except KeyboardInterrupt:

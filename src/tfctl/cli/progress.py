@@ -54,7 +54,7 @@ class PlainObserver:
         self.total, self.done = total, 0
 
     def started(self, run: RunView) -> None:
-        self._label = f"{run.operation} {run.workspace} {run.id}"
+        self._label = f"{run.action} {run.workspace} {run.id}"
         self._started = self._clock()
         self._emit(f"started by {run.actor} on {run.host}")
 

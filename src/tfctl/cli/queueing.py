@@ -28,19 +28,21 @@ def submit(
     wait: bool = False,
     as_json: bool = False,
     detailed_exitcode: bool = False,
+    confirm: str | None = None,
 ) -> None:
     """Queue the run; print its id (or, with `wait`, follow it and exit by its outcome)."""
     run = runtime.enqueue(workspace, operation=operation, mode=mode, plan_run_id=plan_run_id,
-                          auto_apply=auto_apply, labels=labels)  # fmt: skip
+                          auto_apply=auto_apply, labels=labels, confirm=confirm)  # fmt: skip
     _warn_without_workers(runtime.ctx)
     if not wait:
         if as_json:
             print_json(run.to_dict())
         else:
-            print(f"queued run {run.id}; follow it with `tfctl runs logs {run.id} --follow`")
+            print(f"queued {run.action} run {run.id}; follow it with "
+                  f"`tfctl runs logs {run.id} --follow`")  # fmt: skip
         return
     final = follow(runtime.ctx, run.id)
-    _report(final, as_json=as_json, detailed_exitcode=detailed_exitcode)
+    _report(runtime.ctx, final, as_json=as_json, detailed_exitcode=detailed_exitcode)
 
 
 def follow(ctx: AppContext, run_id: str) -> RunView:
@@ -59,14 +61,14 @@ def follow(ctx: AppContext, run_id: str) -> RunView:
         run_id = children[-1].id  # the plan was approved in advance: follow its apply
 
 
-def _report(run: RunView, *, as_json: bool, detailed_exitcode: bool) -> None:
+def _report(ctx: AppContext, run: RunView, *, as_json: bool, detailed_exitcode: bool) -> None:
     from tfctl import errors
     from tfctl.persistence.kinds import RunStatus
 
     if as_json:
         print_json(run.to_dict())
     else:
-        print(f"{run.workspace}: run {run.id} {run.status}")
+        print(f"{run.workspace}: {run.action} run {run.id} {run.status}")
     if run.auto_apply and run.status == RunStatus.AWAITING_APPROVAL:
         # approved in advance, yet not applied: the policy gate held it back
         raise errors.PolicyBlocked(f"run {run.id} was not applied: {run.message or 'blocked'}")
@@ -75,6 +77,7 @@ def _report(run: RunView, *, as_json: bool, detailed_exitcode: bool) -> None:
     if run.status == RunStatus.ERRORED:
         raise errors.RunError(f"run {run.id} failed: {run.message or 'see its log'}")
     if detailed_exitcode and run.has_changes:
+        ctx.has_changes = True
         raise typer.Exit(2)
 
 

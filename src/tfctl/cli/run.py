@@ -48,6 +48,15 @@ OverridePolicy = Annotated[
         "you as the actor). hard_mandatory failures cannot be overridden.",
     ),
 ]
+Confirm = Annotated[
+    str | None,
+    typer.Option(
+        "--confirm",
+        metavar="WORKSPACE",
+        help="The workspace's name, typed again: needed to apply a destroy plan without a "
+        "terminal (in a terminal you are asked to type it).",
+    ),
+]
 Reason = Annotated[
     str | None, typer.Option("--reason", help="Why the policy is overridden (recorded).")
 ]
@@ -110,14 +119,10 @@ def plan(
                labels=_labels(experiment_id, test_id), as_json=as_json,
                detailed_exitcode=detailed_exitcode)  # fmt: skip
         return
-    try:
-        run = runtime.plan(workspace, mode=mode, labels=_labels(experiment_id, test_id))
-    except errors.TfctlError as exc:
-        if detailed_exitcode:  # terraform's convention: every failure is 1
-            raise errors.TfctlError(exc.message) from exc
-        raise
+    run = runtime.plan(workspace, mode=mode, labels=_labels(experiment_id, test_id))
     _report_plan(run, as_json=as_json)
     if detailed_exitcode and run.has_changes:
+        app_context(ctx).has_changes = True
         raise typer.Exit(2)
 
 
@@ -138,6 +143,7 @@ def apply(
     test_id: TestId = None,
     override_policy: OverridePolicy = False,
     reason: Reason = None,
+    confirm: Confirm = None,
 ) -> None:
     """Apply an approved plan exactly, and record the resulting state.
 
@@ -145,6 +151,8 @@ def apply(
     With --queue a worker applies it (with no pending plan, --auto-approve queues a plan
     that the worker applies as soon as it is made). A plan blocked by policy is refused
     (exit 3); --override-policy --reason TEXT lets soft_mandatory failures through.
+    A destroy plan is applied only with its workspace's name: typed when asked, or
+    --confirm WORKSPACE without a terminal (exit 2 and nothing runs otherwise).
     """
     override_reason = _override_reason(override_policy, reason)
     _require_approval_path(auto_approve)
@@ -152,23 +160,27 @@ def apply(
     labels = _labels(experiment_id, test_id)
     if queue:
         _queue_apply(runtime, workspace, run, labels, auto_approve=auto_approve, wait=wait,
-                     as_json=as_json)  # fmt: skip
+                     as_json=as_json, confirm=confirm)  # fmt: skip
         return
-    plan_run = _plan_to_apply(runtime, workspace, run, labels, as_json=as_json)
-    if plan_run is None:
+    found = _plan_to_apply(runtime, workspace, run, labels, as_json=as_json)
+    if found is None:
         return
-    _confirm(plan_run, auto_approve=auto_approve, as_json=as_json)
-    _apply(runtime, observer, plan_run, labels, as_json=as_json)
+    plan_run, pending = found
+    confirm = _approve(runtime, plan_run, auto_approve=auto_approve, confirm=confirm)
+    if pending:
+        from tfctl.cli.context import note
+
+        planned = f"{plan_run.created_at:%Y-%m-%d %H:%M:%S}Z"
+        note(f"applying {plan_run.action.replace('-', ' ')} {plan_run.id} "
+             f"(planned by {plan_run.actor} at {planned})")  # fmt: skip
+    _apply(runtime, observer, plan_run, labels, as_json=as_json, confirm=confirm)
 
 
 def destroy(
     ctx: typer.Context,
     workspace: Workspace,
     auto_approve: AutoApprove = False,
-    confirm: Annotated[
-        str | None,
-        typer.Option("--confirm", help="The workspace's name, typed again (required in CI)."),
-    ] = None,
+    confirm: Confirm = None,
     as_json: Json = False,
     queue: Queue = False,
     wait: Wait = False,
@@ -194,16 +206,15 @@ def destroy(
     labels = _labels(experiment_id, test_id)
     if queue:  # approved in advance: the worker applies the destroy plan it makes
         if not auto_approve:
-            _typed_confirmation(workspace)
+            confirm = _typed_confirmation(runtime, workspace, plan_run=None)
         _queue_plan_and_apply(runtime, workspace, PlanMode.DESTROY, labels, wait=wait,
-                              as_json=as_json)  # fmt: skip
+                              as_json=as_json, confirm=confirm)  # fmt: skip
         return
     plan_run = runtime.plan(workspace, mode=PlanMode.DESTROY, labels=labels)
     if not _show_plan(plan_run, as_json=as_json):
         return
-    if not auto_approve:
-        _typed_confirmation(workspace)
-    _apply(runtime, observer, plan_run, labels, as_json=as_json)
+    confirm = _approve(runtime, plan_run, auto_approve=auto_approve, confirm=confirm)
+    _apply(runtime, observer, plan_run, labels, as_json=as_json, confirm=confirm)
 
 
 def refresh(
@@ -233,7 +244,7 @@ def refresh(
     plan_run = runtime.plan(workspace, mode=PlanMode.REFRESH_ONLY, labels=labels)
     if not _show_plan(plan_run, as_json=as_json):
         return
-    _confirm(plan_run, auto_approve=auto_approve, as_json=as_json)
+    _confirm(plan_run, auto_approve=auto_approve)
     _apply(runtime, observer, plan_run, labels, as_json=as_json)
 
 
@@ -252,12 +263,40 @@ def _override_reason(override_policy: bool, reason: str | None) -> str | None:
     return reason.strip() if override_policy and reason else None
 
 
-def _typed_confirmation(workspace: str) -> None:
+def _typed_confirmation(
+    runtime: TerraformRuntime, workspace: str, *, plan_run: RunView | None
+) -> str:
+    """Ask for the workspace's name; a wrong answer discards the destroy plan (so no later
+    routine `apply` can pick it up) and nothing is destroyed."""
     from tfctl import errors
+    from tfctl.runs import discard
 
-    typed = typer.prompt(f"Type the workspace name ({workspace}) to destroy it", err=True)
-    if typed != workspace:
-        raise errors.Cancelled(f"'{typed}' is not '{workspace}'; nothing was destroyed")
+    typed = str(typer.prompt(f"Type the workspace name ({workspace}) to destroy it", err=True))
+    if typed == workspace:
+        return typed
+    discarded = ""
+    if plan_run is not None:
+        discard(runtime.ctx.store, plan_run.id, actor=runtime.ctx.actor)
+        discarded = f"; destroy plan {plan_run.id} was discarded"
+    raise errors.Cancelled(f"'{typed}' is not '{workspace}'; nothing was destroyed{discarded}")
+
+
+def _approve(
+    runtime: TerraformRuntime, plan_run: RunView, *, auto_approve: bool, confirm: str | None
+) -> str | None:
+    """The approval of `plan_run` before it is applied: y/N in a terminal unless
+    --auto-approve; for a destroy plan, the workspace's name (--confirm, else typed after
+    the plan table). Returns the confirmation the apply passes on."""
+    from tfctl.runbook import require_destroy_confirmation
+
+    if plan_run.plan_mode != "destroy":
+        _confirm(plan_run, auto_approve=auto_approve)
+        return confirm
+    if confirm is not None or not _can_prompt():
+        require_destroy_confirmation(plan_run.workspace, plan_run.id, confirm)
+        return confirm
+    _show_plan_table(plan_run)
+    return _typed_confirmation(runtime, plan_run.workspace, plan_run=plan_run)
 
 
 def _queue_apply(
@@ -269,6 +308,7 @@ def _queue_apply(
     auto_approve: bool,
     wait: bool,
     as_json: bool,
+    confirm: str | None,
 ) -> None:
     from tfctl import errors
     from tfctl.cli.queueing import submit
@@ -290,9 +330,10 @@ def _queue_apply(
         return
     plan_run = runtime.book.applicable_plan(workspace, run_id,
                                             override_reason=runtime.override_reason)  # fmt: skip
-    _confirm(plan_run, auto_approve=auto_approve, as_json=as_json)
+    confirm = _approve(runtime, plan_run, auto_approve=auto_approve, confirm=confirm)
     submit(runtime, workspace, operation=Operation.APPLY, mode=PlanMode(plan_run.plan_mode),
-           plan_run_id=plan_run.id, labels=labels, wait=wait, as_json=as_json)  # fmt: skip
+           plan_run_id=plan_run.id, labels=labels, wait=wait, as_json=as_json,
+           confirm=confirm)  # fmt: skip
 
 
 def _queue_plan_and_apply(
@@ -304,29 +345,27 @@ def _queue_plan_and_apply(
     wait: bool,
     as_json: bool,
     auto_apply: bool = True,
+    confirm: str | None = None,
 ) -> None:
     from tfctl.cli.queueing import submit
     from tfctl.persistence.kinds import Operation
 
     submit(runtime, workspace, operation=Operation.PLAN, mode=mode, auto_apply=auto_apply,
-           labels=labels, wait=wait, as_json=as_json)  # fmt: skip
+           labels=labels, wait=wait, as_json=as_json, confirm=confirm)  # fmt: skip
 
 
 def _plan_to_apply(
     runtime: TerraformRuntime, workspace: str, run_id: str | None, labels: Labels, *, as_json: bool
-) -> RunView | None:
-    from tfctl.cli.context import note
-
+) -> tuple[RunView, bool] | None:
+    """The plan to apply and whether it was already pending (else it was just made);
+    None when a fresh plan has nothing to apply."""
     reason = runtime.override_reason
     if run_id is not None or runtime.book.has_pending_plan(workspace):
-        plan_run = runtime.book.applicable_plan(workspace, run_id, override_reason=reason)
-        planned = f"{plan_run.created_at:%Y-%m-%d %H:%M:%S}Z"
-        note(f"applying plan {plan_run.id} (planned by {plan_run.actor} at {planned})")
-        return plan_run
+        return runtime.book.applicable_plan(workspace, run_id, override_reason=reason), True
     plan_run = runtime.plan(workspace, labels=labels)
     if not _show_plan(plan_run, as_json=as_json):
         return None
-    return runtime.book.applicable_plan(workspace, plan_run.id, override_reason=reason)
+    return runtime.book.applicable_plan(workspace, plan_run.id, override_reason=reason), False
 
 
 def _show_plan(plan_run: RunView, *, as_json: bool) -> bool:
@@ -348,18 +387,23 @@ def _require_approval_path(auto_approve: bool) -> None:
         )
 
 
-def _confirm(plan_run: RunView, *, auto_approve: bool, as_json: bool) -> None:
+def _confirm(plan_run: RunView, *, auto_approve: bool) -> None:
     from tfctl import errors
-    from tfctl.cli.context import stderr_console
-    from tfctl.cli.progress import print_summary
 
     if auto_approve:
         return
-    console = stderr_console()
-    print_summary(console, plan_run.summary)
-    _print_policy(plan_run.policy_results, err=True)
+    _show_plan_table(plan_run)
     if not typer.confirm(f"Apply plan {plan_run.id} to {plan_run.workspace}?", err=True):
         raise errors.Cancelled(f"not applied; plan {plan_run.id} still awaits approval")
+
+
+def _show_plan_table(plan_run: RunView) -> None:
+    """The plan table and its policy results on stderr, before a confirmation prompt."""
+    from tfctl.cli.context import stderr_console
+    from tfctl.cli.progress import print_summary
+
+    print_summary(stderr_console(), plan_run.summary)
+    _print_policy(plan_run.policy_results, err=True)
 
 
 def _apply(
@@ -369,16 +413,21 @@ def _apply(
     labels: Labels,
     *,
     as_json: bool,
+    confirm: str | None = None,
 ) -> None:
     counts = plan_run.summary or {}
     observer.expect(
         sum(counts.get(k, 0) for k in ("add", "change", "destroy")) + 2 * counts.get("replace", 0)
     )
-    applied = runtime.apply(plan_run.workspace, plan_run_id=plan_run.id, labels=labels)
+    applied = runtime.apply(plan_run.workspace, plan_run_id=plan_run.id, labels=labels,
+                            confirm=confirm)  # fmt: skip
     if as_json:
         print_json(applied.to_dict())
         return
-    print(f"{applied.workspace}: {applied.status} (run {applied.id}, plan {plan_run.id})")
+    destroyed = applied.action == "destroy" and applied.status == "applied"
+    outcome = "destroyed" if destroyed else applied.status
+    print(f"{applied.workspace}: {outcome} ({applied.action} run {applied.id}, "
+          f"{plan_run.action.replace('-', ' ')} {plan_run.id})")  # fmt: skip
     _print_policy(applied.policy_results)
 
 

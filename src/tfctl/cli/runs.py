@@ -47,11 +47,9 @@ def list_(
         changes = " ".join(
             f"{k[0]}{counts[k]}" for k in ("add", "change", "destroy", "replace") if counts.get(k)
         )
-        operation = (
-            run.operation if run.plan_mode == "normal" else f"{run.operation} ({run.plan_mode})"
-        )
         out.add_row(
-            run.id, run.workspace, operation, run.status + (" (halted)" if run.halted else ""),
+            run.id, run.workspace, run.action.replace("-", " "),
+            run.status + (" (halted)" if run.halted else ""),
             run.actor, run.created_at.strftime("%Y-%m-%d %H:%M:%S"), changes or "-",
             *([waits.get(run.id, "-")] if waits else []),
         )  # fmt: skip
@@ -70,7 +68,7 @@ def show(ctx: typer.Context, run_id: RunId, as_json: Json = False) -> None:
         return
     fields = [
         ("run", run.id), ("workspace", run.workspace),
-        ("operation", f"{run.operation} ({run.plan_mode})"),
+        ("operation", f"{run.action.replace('-', ' ')} ({run.operation}, {run.plan_mode})"),
         ("status", run.status + (" (halted)" if run.halted else "")), ("parent", run.parent_run_id),
         ("actor", f"{run.actor} on {run.host}"), ("terraform", run.terraform_version),
         ("created", run.created_at.isoformat()),
