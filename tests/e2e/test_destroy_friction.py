@@ -56,6 +56,7 @@ def test_a_pending_destroy_plan_is_never_applied_by_a_routine_apply(applied: Pat
     assert not (applied / "a").exists()
     listed = ok("runs", "list")
     assert "destroy plan" in listed
+    assert "+0 ~0 -2" in listed  # the CHANGES column in words
     runs = json.loads(ok("runs", "list", "--json"))
     assert [r["action"] for r in runs[:2]] == ["destroy", "destroy-plan"]
     assert "destroy" in ok("runs", "show", runs[0]["id"]).split("operation:")[1].splitlines()[0]

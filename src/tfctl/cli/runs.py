@@ -32,6 +32,7 @@ def list_(
     as_json: Json = False,
 ) -> None:
     """List runs, newest first."""
+    from tfctl.cli.progress import changes_text
     from tfctl.runs import list_runs, waiting_for
 
     app_ctx = app_context(ctx)
@@ -43,14 +44,10 @@ def list_(
     columns = ["ID", "WORKSPACE", "OPERATION", "STATUS", "ACTOR", "CREATED", "CHANGES"]
     out = table(*columns, *(["WAITING FOR"] if waits else []))
     for run in views:
-        counts = run.summary or {}
-        changes = " ".join(
-            f"{k[0]}{counts[k]}" for k in ("add", "change", "destroy", "replace") if counts.get(k)
-        )
         out.add_row(
             run.id, run.workspace, run.action.replace("-", " "),
             run.status + (" (halted)" if run.halted else ""),
-            run.actor, run.created_at.strftime("%Y-%m-%d %H:%M:%S"), changes or "-",
+            run.actor, run.created_at.strftime("%Y-%m-%d %H:%M:%S"), changes_text(run.summary),
             *([waits.get(run.id, "-")] if waits else []),
         )  # fmt: skip
     stdout_console().print(out)
