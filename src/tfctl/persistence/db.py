@@ -7,6 +7,7 @@ never deadlock upgrading a read lock. Connection failures become `StoreUnavailab
 
 from __future__ import annotations
 
+import shlex
 import weakref
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -25,16 +26,23 @@ SQLITE_BUSY_TIMEOUT_MS = 30_000
 _IMMEDIATE = "tfctl_sqlite_immediate"
 
 
-def create_store_engine(url: str) -> Engine:
-    """An engine for `url`; a SQLite file's directory is created if missing."""
+def create_store_engine(url: str, *, create_directory: bool = False) -> Engine:
+    """An engine for `url`. A SQLite file's directory must exist (`InvalidSetting` naming it
+    otherwise: a mistyped path must not become a new, empty store); `create_directory`
+    creates it instead, for tfctl's own embedded store in its home."""
     from sqlalchemy import create_engine
 
     try:
         parsed = make_url(url)
-    except ArgumentError as exc:
-        raise errors.InvalidSetting(f"TFCTL_DATABASE_URL: cannot parse {url!r}") from exc
+    except (ArgumentError, ValueError) as exc:  # ValueError: e.g. a port that is not a number
+        shown = mask_url_password(url)
+        raise errors.InvalidSetting(
+            f"TFCTL_DATABASE_URL: cannot parse {shown!r}; "
+            "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
+        ) from exc
     if parsed.get_backend_name() == "sqlite":
-        return _sqlite_engine(url, parsed.database)
+        _sqlite_directory(url, parsed.database, create=create_directory)
+        return _sqlite_engine(url)
     if parsed.get_backend_name() != "postgresql":
         raise errors.InvalidSetting(
             f"TFCTL_DATABASE_URL: unsupported database {parsed.get_backend_name()!r}; "
@@ -43,11 +51,23 @@ def create_store_engine(url: str) -> Engine:
     return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
 
 
-def _sqlite_engine(url: str, database: str | None) -> Engine:
+def _sqlite_directory(url: str, database: str | None, *, create: bool) -> None:
+    if not database or database == ":memory:" or database.startswith("file:"):
+        return
+    directory = Path(database).parent.absolute()
+    if create:
+        directory.mkdir(parents=True, exist_ok=True)
+    elif not directory.is_dir():
+        tilde = " (SQLite does not expand '~': write the full path)" if "~" in database else ""
+        raise errors.InvalidSetting(
+            f"{url}: directory {directory} does not exist; create it first "
+            f"(mkdir -p {shlex.quote(str(directory))}) or correct the path{tilde}"
+        )
+
+
+def _sqlite_engine(url: str) -> Engine:
     from sqlalchemy import create_engine
 
-    if database and database != ":memory:":
-        Path(database).expanduser().parent.mkdir(parents=True, exist_ok=True)
     engine = create_engine(url, connect_args={"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000})
     event.listen(engine, "connect", _sqlite_on_connect)
     event.listen(engine, "begin", _sqlite_on_begin)
@@ -133,10 +153,12 @@ class Store:
 
     @classmethod
     def open(cls, url: str, *, auto_upgrade: bool) -> Store:
-        """Connect to the store at `url` and check its schema (see `schema.ensure_schema`)."""
+        """Connect to the store at `url` and check its schema (see `schema.ensure_schema`).
+        `auto_upgrade` marks tfctl's own embedded store: it is migrated, and its SQLite
+        file's directory created, on first use; any other store must already be there."""
         from tfctl.persistence.schema import ensure_schema
 
-        engine = create_store_engine(url)
+        engine = create_store_engine(url, create_directory=auto_upgrade)
         try:
             ensure_schema(engine, auto_upgrade=auto_upgrade)
         except BaseException:
