@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import math
+import shlex
 import shutil
 import time
 from collections.abc import Callable
 from dataclasses import asdict
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from tfctl import errors
 
 if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
     from tfctl.settings import Settings
 
 #: `wait_for_store`'s backoff: the first pause, doubled after each failed attempt up to the cap.
@@ -48,7 +52,7 @@ def upgrade_store(settings: Settings) -> dict[str, Any]:
     from tfctl.persistence.db import create_store_engine
     from tfctl.persistence.schema import schema_state, upgrade
 
-    engine = create_store_engine(settings.store_url)
+    engine = create_store_engine(settings.store_url, create_directory=settings.uses_embedded_store)
     try:
         before = schema_state(engine).current
         after = upgrade(engine).current
@@ -57,33 +61,68 @@ def upgrade_store(settings: Settings) -> dict[str, Any]:
     return {"url": _masked(settings), "before": before, "after": after}
 
 
-def diagnose(settings: Settings) -> dict[str, Any]:
-    """Settings with their sources, the terraform binary, and the store's reachability and
-    schema. `ok` is false when terraform or the store needs attention."""
+def diagnose(settings: Settings, *, actor: str | None = None) -> dict[str, Any]:
+    """Settings with their sources and effective values, the terraform binary and its CLI
+    configuration file, and the store's reachability and schema. `ok` is false when
+    terraform or the store needs attention; a problem is reported, never raised. `actor`
+    is who acts when `TFCTL_ACTOR` is not set."""
     from tfctl.settings import describe_settings
 
     terraform = _check_terraform(settings)
     store = _check_store(settings)
     return {
         "ok": terraform["ok"] and store["ok"],
-        "settings": [asdict(report) for report in describe_settings(settings)],
+        "settings": [asdict(report) for report in describe_settings(settings, actor=actor)],
         "terraform": terraform,
         "store": store,
     }
 
 
 def _check_terraform(settings: Settings) -> dict[str, Any]:
+    from tfctl.settings import terraform_cli_config
     from tfctl.terraform.commands import TerraformEnv
     from tfctl.terraform.runner import TerraformExecutor
 
-    result: dict[str, Any] = {"ok": False, "binary": settings.terraform_bin, "version": None}
+    config = terraform_cli_config(settings)
+    result: dict[str, Any] = {
+        "ok": False,
+        "binary": settings.terraform_bin,
+        "version": None,
+        "path": None,
+        "cli_config_file": config[1] if config else None,
+    }
+    problems = [cli_config_problem(*config)] if config else []
     try:
         version = TerraformExecutor(TerraformEnv(binary=settings.terraform_bin)).version()
+        result.update(version=version.version, path=shutil.which(settings.terraform_bin))
     except errors.TfctlError as exc:
-        result["error"] = exc.message
-        return result
-    result.update(ok=True, version=version.version, path=shutil.which(settings.terraform_bin))
+        problems.insert(0, exc.message)
+    found = [problem for problem in problems if problem]
+    result["ok"] = not found
+    if found:
+        result["error"] = "; ".join(found)
     return result
+
+
+def cli_config_problem(variable: str, value: str) -> str | None:
+    """What is wrong with terraform's CLI configuration file `value` (named by `variable`),
+    and the fix; None when it is a readable file. terraform reads the path as given, in each
+    run's own directory, and warns in every log when it cannot open it."""
+    path = Path(value)
+    if not path.is_absolute():
+        tilde = " (terraform does not expand '~')" if value.startswith("~") else ""
+        return (
+            f"{variable}={value} is not an absolute path{tilde}: terraform runs in each run's "
+            "own directory and cannot find it; set the full path"
+        )
+    if path.is_file():
+        return None
+    what = "is a directory" if path.is_dir() else "does not exist"
+    return (
+        f"{variable}={value} {what}, so terraform writes a warning about it into every "
+        f"log; create the file (touch {shlex.quote(value)}), point {variable} at an existing "
+        "file, or unset it"
+    )
 
 
 def _check_store(settings: Settings) -> dict[str, Any]:
@@ -94,7 +133,16 @@ def _check_store(settings: Settings) -> dict[str, Any]:
     if settings.uses_embedded_store and not settings.sqlite_path.exists():
         result["error"] = "the embedded store does not exist yet; run `tfctl init`"
         return result
-    engine = create_store_engine(settings.store_url)
+    try:
+        engine = create_store_engine(settings.store_url)
+    except errors.TfctlError as exc:  # a URL that does not parse, a missing directory
+        result["error"] = exc.message
+        return result
+    missing = _missing_sqlite_file(engine)
+    if missing:
+        engine.dispose()
+        result["error"] = f"there is no store at {missing} yet; run `tfctl init`"
+        return result
     try:
         state = schema_state(engine)
     except errors.TfctlError as exc:
@@ -191,6 +239,14 @@ def _connect_timeout(seconds_left: float) -> Callable[..., None]:
         cparams["connect_timeout"] = max(2, math.ceil(seconds_left))  # libpq's minimum is 2
 
     return cap
+
+
+def _missing_sqlite_file(engine: Engine) -> str | None:
+    """A SQLite store's file when it does not exist (connecting would create it)."""
+    database = engine.url.database
+    if engine.dialect.name != "sqlite" or not database or database.startswith((":", "file:")):
+        return None
+    return None if Path(database).exists() else database
 
 
 def _masked(settings: Settings) -> str:

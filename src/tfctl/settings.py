@@ -46,6 +46,16 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
 #: Settings whose values are secrets: reported as set or not, never shown.
 SECRET_SETTINGS = frozenset({"artifact_key"})
 
+#: Variables read outside `Settings`: `TFCTL_ACTOR` by the application context (per
+#: process), `TFCTL_DEBUG` by the CLI before any setting is read (so it works when one is bad).
+PROCESS_VARIABLES: dict[str, str] = {"actor": "TFCTL_ACTOR", "debug": "TFCTL_DEBUG"}
+
+#: terraform's own variables that runs inherit when the tfctl setting is not set.
+_TERRAFORM_FALLBACKS: dict[str, str] = {
+    "terraform_cli_config_file": "TF_CLI_CONFIG_FILE",
+    "terraform_plugin_cache_dir": "TF_PLUGIN_CACHE_DIR",
+}
+
 
 def _env(field: str) -> Any:
     return AliasChoices(*ENV_NAMES[field])
@@ -133,18 +143,45 @@ class SettingReport:
     source: str
 
 
-def describe_settings(settings: Settings) -> list[SettingReport]:
-    """Each setting with its value (passwords masked) and where it came from."""
-    reports = []
-    for field, names in ENV_NAMES.items():
-        found = next((name for name in names if os.environ.get(name)), None)
-        value = getattr(settings, field)
-        shown = None if value is None else mask_url_password(str(value))
-        if field in SECRET_SETTINGS and value is not None:
-            shown = "(set)"
-        source = f"env {found}" if found else "default"
-        reports.append(SettingReport(field, names[0], shown, source))
+def describe_settings(settings: Settings, *, actor: str | None = None) -> list[SettingReport]:
+    """Each setting (and each `PROCESS_VARIABLES` entry) with the value in effect (passwords
+    masked, secrets only "(set)") and where it came from. A default shows what it amounts
+    to: the embedded store's URL, the runs directory, terraform's own variable when runs
+    inherit it. `actor` is who acts when `TFCTL_ACTOR` is not set (the login name)."""
+    reports = [_describe(settings, field, names) for field, names in ENV_NAMES.items()]
+    debug = os.environ.get("TFCTL_DEBUG", "") not in ("", "0")  # as the CLI decides it
+    for field, value, default in (
+        ("actor", os.environ.get("TFCTL_ACTOR") or actor, "default (login name)"),
+        ("debug", "on" if debug else "off", "default"),
+    ):
+        name = PROCESS_VARIABLES[field]
+        source = f"env {name}" if os.environ.get(name) else default
+        reports.append(SettingReport(field, name, value, source))
     return reports
+
+
+def _describe(settings: Settings, field: str, names: tuple[str, ...]) -> SettingReport:
+    found = next((name for name in names if os.environ.get(name)), None)
+    value, source = getattr(settings, field), f"env {found}" if found else "default"
+    inherited = _TERRAFORM_FALLBACKS.get(field)
+    if value is None and inherited and os.environ.get(inherited):
+        value, source = os.environ[inherited], f"env {inherited}"
+    value = {"database_url": settings.store_url, "work_dir": settings.runs_dir}.get(field, value)
+    shown = None if value is None else mask_url_password(str(value))
+    if field in SECRET_SETTINGS and value is not None:
+        shown = "(set)"
+    return SettingReport(field, names[0], shown, source)
+
+
+def terraform_cli_config(settings: Settings) -> tuple[str, str] | None:
+    """The CLI configuration file terraform runs are given, and the variable naming it:
+    `TFCTL_TERRAFORM_CLI_CONFIG_FILE` (or its fallback), else `TF_CLI_CONFIG_FILE` that runs
+    inherit; None when neither is set (terraform then reads its default, if any)."""
+    field = "terraform_cli_config_file"
+    if settings.terraform_cli_config_file is not None:
+        return _source_name(field), str(settings.terraform_cli_config_file)
+    inherited = os.environ.get(_TERRAFORM_FALLBACKS[field])
+    return (_TERRAFORM_FALLBACKS[field], inherited) if inherited else None
 
 
 def mask_url_password(url: str) -> str:

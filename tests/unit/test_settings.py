@@ -95,3 +95,19 @@ def test_settings_are_read_lazily_once(monkeypatch: pytest.MonkeyPatch) -> None:
 )
 def test_passwords_are_masked(url: str, masked: str) -> None:
     assert mask_url_password(url) == masked
+
+
+def test_defaults_are_described_by_what_they_amount_to(
+    monkeypatch: pytest.MonkeyPatch, isolated_env: Path
+) -> None:
+    monkeypatch.setenv("TF_PLUGIN_CACHE_DIR", "/var/cache/tf")
+    reports = {r.env_var: r for r in describe_settings(Settings(), actor="alice")}
+    assert reports["TFCTL_DATABASE_URL"].value == f"sqlite:///{isolated_env / 'tfctl.db'}"
+    assert reports["TFCTL_WORK_DIR"].value == str(isolated_env / "runs")
+    plugin_cache = reports["TFCTL_TERRAFORM_PLUGIN_CACHE_DIR"]
+    assert (plugin_cache.value, plugin_cache.source) == ("/var/cache/tf", "env TF_PLUGIN_CACHE_DIR")
+    assert (reports["TFCTL_ACTOR"].value, reports["TFCTL_ACTOR"].source) == (
+        "alice",
+        "default (login name)",
+    )
+    assert reports["TFCTL_DEBUG"].value == "off"

@@ -43,13 +43,18 @@ def doctor(ctx: typer.Context, as_json: Json = False, wait_for_db: WaitForDb = N
 
     Exits 1 when something needs attention.
     """
+    from tfctl import errors
     from tfctl.doctor import diagnose, wait_for_store
 
-    settings = app_context(ctx).settings
+    app_ctx = app_context(ctx)
+    settings = app_ctx.settings
     if wait_for_db is not None:
-        waited = wait_for_store(settings.store_url, wait_for_db, notify=note)
-        note(f"the job store answered after {waited:.1f}s")
-    report = diagnose(settings)
+        try:
+            waited = wait_for_store(settings.store_url, wait_for_db, notify=note)
+            note(f"the job store answered after {waited:.1f}s")
+        except errors.InvalidSetting:
+            pass  # a URL that cannot work: nothing to wait for; the report names the problem
+    report = diagnose(settings, actor=app_ctx.actor)
     if as_json:
         print_json(report)
     else:
