@@ -409,7 +409,7 @@ def queued_plans(root: Path, url: str, count: int) -> tuple[Store, dict[str, str
     from tfctl.context import AppContext
     from tfctl.persistence.db import Store
     from tfctl.persistence.kinds import Operation
-    from tfctl.runtime import TerraformRuntime
+    from tfctl.runs.executor import TerraformRuntime
     from tfctl.stacks import push_spec_file
     from tfctl.workspaces import create_workspace
 
@@ -434,7 +434,7 @@ def worker_throughput(root: Path, url: str, count: int, runs: int = 36) -> tuple
     """Runs per second from the first claim to the last finish, read from the runs' own
     timestamps (the steady state of the queue, without the workers' one-off start-up), and
     from starting the worker processes to their exit."""
-    from tfctl.runs import list_runs
+    from tfctl.runs.views import list_runs
 
     store, env = queued_plans(root, url, runs)
     started = time.perf_counter()

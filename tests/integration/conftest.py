@@ -8,7 +8,7 @@ import pytest
 
 from tfctl.context import AppContext
 from tfctl.persistence.db import Store
-from tfctl.runtime import TerraformRuntime
+from tfctl.runs.executor import TerraformRuntime
 
 
 @pytest.fixture

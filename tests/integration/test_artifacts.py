@@ -17,13 +17,14 @@ from cryptography.fernet import Fernet
 from sqlalchemy import update
 
 from filestack import files_workspace, push_files
-from tfctl import artifacts, errors
 from tfctl.context import AppContext
 from tfctl.persistence import runs as run_store
 from tfctl.persistence import store as ws_store
 from tfctl.persistence.db import Store
 from tfctl.persistence.models import RunArtifact
-from tfctl.runtime import PLAN_FILE, TerraformRuntime
+from tfctl import errors
+from tfctl.runs import artifacts
+from tfctl.runs.executor import PLAN_FILE, TerraformRuntime
 from tfctl.settings import get_settings
 
 SECRET = "artifact-secret-5c2e91"

@@ -11,8 +11,8 @@ from filestack import files_workspace, push_files
 from tfctl import errors
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
-from tfctl.runs import list_runs, show_run
-from tfctl.runtime import TerraformRuntime
+from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.views import list_runs, show_run
 
 pytestmark = pytest.mark.terraform
 

@@ -19,14 +19,15 @@ import pytest
 from filestack import files_workspace, push_files
 from tfctl import errors
 from tfctl.context import AppContext
-from tfctl.halt import halt
 from tfctl.persistence import runs as run_store
 from tfctl.persistence import store as ws_store
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import RunStatus
-from tfctl.runs import RunView, follow_logs, list_runs, show_run
-from tfctl.runtime import TerraformRuntime
-from tfctl.states import list_states
+from tfctl.runs.control import halt
+from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.status import transition
+from tfctl.runs.views import RunView, follow_logs, list_runs, show_run
+from tfctl.state_versions import list_states
 
 pytestmark = pytest.mark.terraform
 
@@ -183,7 +184,7 @@ def test_a_run_that_finishes_while_halting_keeps_its_outcome(
 
     def runs_then_one_finishes(**kw: Any) -> Any:
         found = original(**kw)  # the halt has read `finishing` as running...
-        moved = run_store.transition(session=kw["session"], run_id=finishing,
+        moved = transition(session=kw["session"], run_id=finishing,
                                      to=RunStatus.ERRORED, message="terraform failed")  # fmt: skip
         assert moved  # ...and it ends before the halt's update reaches it
         return found

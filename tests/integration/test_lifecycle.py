@@ -25,9 +25,9 @@ from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import PlanMode, RunStatus
 from tfctl.persistence.models import RunLog, Workspace
 from tfctl.persistence.types import utcnow
-from tfctl.runs import cancel, discard, follow_logs, list_runs, show_run
-from tfctl.runtime import TerraformRuntime
-from tfctl.states import list_states, show_state
+from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.views import cancel, discard, follow_logs, list_runs, show_run
+from tfctl.state_versions import list_states, show_state
 
 pytestmark = pytest.mark.terraform
 
@@ -225,7 +225,7 @@ def test_destroy_plan_and_apply_remove_everything(
     assert plan.plan_mode == "destroy"
     assert plan.summary is not None
     assert plan.summary["destroy"] == 3
-    runtime.apply(workspace)
+    runtime.apply(workspace, confirm=workspace)
     assert list(out_dir.iterdir()) == []
     assert show_state(store, workspace)["resource_count"] == 0
 
@@ -260,7 +260,7 @@ def test_refresh_with_changes_waits_for_approval_and_records_state(
 
 
 def test_labels_are_recorded(runtime: TerraformRuntime, workspace: str) -> None:
-    from tfctl.runbook import Labels
+    from tfctl.runs.ledger import Labels
 
     plan = runtime.plan(workspace, labels=Labels(experiment_id="exp-7", test_id="t-1"))
     assert (plan.experiment_id, plan.test_id) == ("exp-7", "t-1")
@@ -279,7 +279,7 @@ def test_a_sensitive_value_never_reaches_the_store_or_logs(
     runtime.plan("sec")
     runtime.apply("sec")
     runtime.plan("sec", mode=PlanMode.DESTROY)
-    runtime.apply("sec")
+    runtime.apply("sec", confirm="sec")
     # The secret really went through terraform (into the backend's state, which is its job)...
     assert secret in runtime.state_path("sec").with_suffix(".tfstate.backup").read_text()
     # ...but nowhere tfctl writes.

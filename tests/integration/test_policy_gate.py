@@ -21,8 +21,8 @@ from tfctl.persistence import runs as run_store
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import Operation, RunStatus
 from tfctl.policy.service import attach, detach, evaluate_policy, list_attachments
-from tfctl.runs import follow_logs, list_runs, show_run
-from tfctl.runtime import TerraformRuntime
+from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.views import follow_logs, list_runs, show_run
 from tfctl.stacks import push_spec_file
 from tfctl.workspaces import create_workspace
 

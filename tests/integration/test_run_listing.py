@@ -7,8 +7,8 @@ from pathlib import Path
 from filestack import files_workspace, push_files
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import Operation, RunStatus
-from tfctl.runs import cancel, list_runs
-from tfctl.runtime import TerraformRuntime
+from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.views import cancel, list_runs
 
 
 def test_newest_first_with_and_without_filters(

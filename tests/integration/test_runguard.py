@@ -19,14 +19,14 @@ from sqlmodel import Session
 
 from filestack import files_workspace, push_files
 from tfctl import errors
-from tfctl.halt import halt
 from tfctl.persistence import runs as run_store
 from tfctl.persistence import store as ws_store
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import RunStatus
 from tfctl.persistence.types import utcnow
-from tfctl.runguard import RunGuard
-from tfctl.runs import cancel, show_run
+from tfctl.runs.control import halt
+from tfctl.runs.guard import RunGuard
+from tfctl.runs.views import cancel, show_run
 
 POLL, BEAT = 0.25, 4.0  # exact in binary: the fake clock's sums carry no rounding
 LONG_AGO = datetime(2020, 1, 1, tzinfo=utcnow().tzinfo)
@@ -186,7 +186,7 @@ def test_a_store_hiccup_is_logged_and_the_next_poll_catches_up(
     cancel(elsewhere, run_id, actor="bob")
     flaky.down = True
     clock.to(BEAT)
-    with caplog.at_level(logging.WARNING, logger="tfctl.runguard"):
+    with caplog.at_level(logging.WARNING, logger="tfctl.runs.guard"):
         assert not guard.should_cancel()  # the apply goes on; nothing raised into it
     assert [r.getMessage() for r in caplog.records] == [
         f"could not reach the job store to check run {run_id}"
@@ -225,7 +225,7 @@ def test_a_run_declared_lost_elsewhere_is_stopped(
     """A guard that could not reach the store for longer than the heartbeat timeout comes
     back to find its run errored and its workspace released: terraform must stop, or two
     state-changing runs of one workspace overlap."""
-    from tfctl.runbook import declare_lost
+    from tfctl.runs.ledger import declare_lost
 
     clock = Clock()
     guard = guard_for(store, run_id, clock)

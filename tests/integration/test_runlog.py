@@ -19,8 +19,8 @@ from tfctl import errors
 from tfctl.persistence import runs as run_store
 from tfctl.persistence import store as ws_store
 from tfctl.persistence.db import Store
-from tfctl.runlog import FLUSH_INTERVAL, FLUSH_LINES, RunLogSink
-from tfctl.runs import follow_logs
+from tfctl.runs.log import FLUSH_INTERVAL, FLUSH_LINES, RunLogSink
+from tfctl.runs.views import follow_logs
 from tfctl.terraform.redact import REDACTED
 
 SECRET = "hunter2-7f3a9c"

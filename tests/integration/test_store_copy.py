@@ -20,9 +20,10 @@ from tfctl.persistence.ids import new_id
 from tfctl.persistence.kinds import RunStatus
 from tfctl.persistence.models import Run, RunArtifact, SpecVersion, Stack, Worker, Workspace
 from tfctl.persistence.schema import upgrade
+from tfctl.persistence.storecopy import copy_store, model_tables
 from tfctl.persistence.types import utcnow
+from tfctl.runs.status import transition
 from tfctl.stacks import push_spec_file
-from tfctl.storecopy import copy_store, model_tables
 from tfctl.workspaces import create_workspace
 
 TABLES = [
@@ -72,7 +73,12 @@ def seeded(source: Store, tmp_path: Path) -> Seeded:
         spec.write_text(f"name: web\nkind: storage\nvariables: {{size: {size}}}\n")
         push_spec_file(source, spec, author="bootstrap")
     create_workspace(
-        source, "web", stack="web", backend="local", backend_config={}, variables={"r": "eu"}
+        source,
+        "web",
+        stack="web",
+        backend="local",
+        backend_config={},
+        variables={"namespace": "eu"},
     )
     with source.write() as session:
         return _runs(session)
@@ -245,7 +251,7 @@ def test_a_run_that_changed_since_the_last_copy_is_updated(
 ) -> None:
     copy_store(source, pg_url, batch_size=BATCH)
     with source.write() as session:
-        moved = run_store.transition(
+        moved = transition(
             session=session, run_id=seeded.running_id, to=RunStatus.ERRORED, exit_code=1
         )
     assert moved

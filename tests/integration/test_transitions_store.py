@@ -11,13 +11,13 @@ from pathlib import Path
 from typing import Any
 
 from filestack import files_workspace, push_files
-from tfctl.lifecycle import TERMINAL, can_move
 from tfctl.persistence import runs as run_store
 from tfctl.persistence import store as ws_store
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import RunStatus
 from tfctl.persistence.models import Run
 from tfctl.persistence.types import utcnow
+from tfctl.runs.status import TERMINAL, can_move, transition
 
 PAIRS = list(itertools.product(RunStatus, repeat=2))
 
@@ -54,7 +54,7 @@ def test_every_pair_moves_exactly_when_the_table_allows_it(store: Store, tmp_pat
     wrong = []
     for (source, target), run_id in runs.items():
         with store.write() as session:
-            moved = run_store.transition(
+            moved = transition(
                 session=session, run_id=run_id, to=target,
                 message=f"{source} -> {target}", finished_at=finished,
             )  # fmt: skip
@@ -80,7 +80,7 @@ def test_a_final_run_stays_final_whatever_is_asked(store: Store, tmp_path: Path)
         run_id = add_run(store, workspace_id, final)
         for target in RunStatus:
             with store.write() as session:
-                assert not run_store.transition(session=session, run_id=run_id, to=target)
+                assert not transition(session=session, run_id=run_id, to=target)
         assert row(store, run_id)["status"] == final.value
 
 
@@ -91,13 +91,13 @@ def test_a_path_through_the_lifecycle_ends_where_the_table_says(
     path = [RunStatus.RUNNING, RunStatus.AWAITING_APPROVAL, RunStatus.APPLIED]
     for target in path:
         with store.write() as session:
-            assert run_store.transition(session=session, run_id=run_id, to=target)
+            assert transition(session=session, run_id=run_id, to=target)
     assert row(store, run_id)["status"] == RunStatus.APPLIED
 
 
 def test_an_unknown_run_is_not_moved(store: Store) -> None:
     with store.write() as session:
-        assert not run_store.transition(session=session, run_id="run-nope", to=RunStatus.RUNNING)
+        assert not transition(session=session, run_id="run-nope", to=RunStatus.RUNNING)
 
 
 def race(store: Store, run_id: str, targets: tuple[RunStatus, RunStatus]) -> list[bool]:
@@ -108,7 +108,7 @@ def race(store: Store, run_id: str, targets: tuple[RunStatus, RunStatus]) -> lis
     def end(index: int, target: RunStatus) -> None:
         start.wait(timeout=30)
         with store.write() as session:
-            results[index] = run_store.transition(session=session, run_id=run_id, to=target,
+            results[index] = transition(session=session, run_id=run_id, to=target,
                                                   message=f"ended {target}")  # fmt: skip
 
     threads = [threading.Thread(target=end, args=pair) for pair in enumerate(targets)]
@@ -146,14 +146,12 @@ def test_a_transition_waiting_on_an_uncommitted_one_loses(store: Store, tmp_path
     def cancel() -> None:
         first_moved.wait(timeout=30)
         with store.write() as session:
-            second.append(
-                run_store.transition(session=session, run_id=run_id, to=RunStatus.CANCELLED)
-            )
+            second.append(transition(session=session, run_id=run_id, to=RunStatus.CANCELLED))
 
     thread = threading.Thread(target=cancel)
     thread.start()
     with store.write() as session:
-        assert run_store.transition(session=session, run_id=run_id, to=RunStatus.APPLIED)
+        assert transition(session=session, run_id=run_id, to=RunStatus.APPLIED)
         first_moved.set()
         time.sleep(0.2)  # the cancel is now waiting for this transaction
         assert not second

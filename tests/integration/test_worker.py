@@ -18,9 +18,9 @@ from filestack import files_workspace, push_files
 from tfctl import errors
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
-from tfctl.runs import RunView, follow_logs, list_runs, show_run
-from tfctl.runtime import TerraformRuntime
-from tfctl.states import list_states
+from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.views import RunView, follow_logs, list_runs, show_run
+from tfctl.state_versions import list_states
 
 pytestmark = pytest.mark.terraform
 
@@ -84,7 +84,8 @@ def test_many_workers_execute_every_run_exactly_once(
     # create, destroy, create, destroy: every plan has changes, and each is applied
     for mode in [PlanMode.NORMAL, PlanMode.DESTROY] * 2:
         for name in names:
-            runtime.enqueue(name, operation=Operation.PLAN, mode=mode, auto_apply=True)
+            runtime.enqueue(name, operation=Operation.PLAN, mode=mode, auto_apply=True,
+                            confirm=name)  # fmt: skip
     for i in range(3):
         workers.start("--burst", "--name", f"worker-{i}")
     workers.wait_all(timeout=400)
@@ -119,7 +120,7 @@ def assert_never_overlapping(runs: list[RunView]) -> None:
 def test_queued_runs_wait_in_order_and_say_for_what(
     store: Store, runtime: TerraformRuntime, tmp_path: Path
 ) -> None:
-    from tfctl.runs import waiting_for
+    from tfctl.runs.views import waiting_for
 
     push_files(store, tmp_path, names=["a"])
     workspace(store, tmp_path, "dev")
@@ -304,7 +305,7 @@ def test_in_process_refuses_while_a_worker_holds_the_workspace(
 def test_halt_stops_a_worker_apply_within_seconds(
     store: Store, runtime: TerraformRuntime, workers: Workers, tmp_path: Path
 ) -> None:
-    from tfctl.halt import halt
+    from tfctl.runs.control import halt
 
     push_files(store, tmp_path, names=["slow"], sleep_seconds=30)
     out = workspace(store, tmp_path, "dev")

@@ -9,7 +9,7 @@ import typer
 from tfctl.cli.context import JSON_OPTION, app_context, print_json, stdout_console, table
 
 if TYPE_CHECKING:
-    from tfctl.halt import HaltReport
+    from tfctl.runs.control import HaltReport
 
 
 def halt(
@@ -38,7 +38,7 @@ def halt(
     Prints what it halted; `tfctl runs show ID` tells when a running one has stopped. Safe to
     run twice: the second time there is nothing to halt.
     """
-    from tfctl.halt import halt as halt_runs
+    from tfctl.runs.control import halt as halt_runs
 
     app_ctx = app_context(ctx)
     report = halt_runs(app_ctx.store, actor=app_ctx.actor, workspace=workspace, reason=reason)

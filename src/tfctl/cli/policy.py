@@ -110,7 +110,7 @@ def evaluate(
     or violation rule fires (or the policy does not compile), 0 otherwise."""
     from tfctl import errors
     from tfctl.policy.service import evaluate_policy
-    from tfctl.runtime import TerraformRuntime
+    from tfctl.runs.executor import TerraformRuntime
 
     if plan is None:
         raise errors.InvalidInput("--plan RUN_ID is required: the plan to evaluate against")

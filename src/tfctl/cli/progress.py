@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from rich.status import Status
     from rich.text import Text
 
-    from tfctl.runs import RunView
+    from tfctl.runs.views import RunView
 
 _DONE = re.compile(r": (Creation|Destruction|Modifications) complete after ")
 Clock = Callable[[], float]
@@ -92,7 +92,7 @@ class TerminalObserver(PlainObserver):
         self._phase = "starting"
 
     def started(self, run: RunView) -> None:
-        self._label = f"{run.operation} {run.workspace}"
+        self._label = f"{run.action} {run.workspace}"
         self._started = self._clock()
         self.console.print(f"[bold]{self._label}[/bold] [dim]{run.id}[/dim]")
         self._status = self.console.status(self)

@@ -11,9 +11,9 @@ from tfctl.cli.context import note, print_json
 if TYPE_CHECKING:
     from tfctl.context import AppContext
     from tfctl.persistence.kinds import Operation, PlanMode
-    from tfctl.runbook import Labels
-    from tfctl.runs import RunView
-    from tfctl.runtime import TerraformRuntime
+    from tfctl.runs.executor import TerraformRuntime
+    from tfctl.runs.ledger import Labels
+    from tfctl.runs.views import RunView
 
 
 def submit(
@@ -48,7 +48,7 @@ def submit(
 def follow(ctx: AppContext, run_id: str) -> RunView:
     """Stream the run's log to stderr until it ends (and its auto-apply child, if any)."""
     from tfctl.persistence import runs as run_store
-    from tfctl.runs import follow_logs, show_run
+    from tfctl.runs.views import follow_logs, show_run
 
     while True:
         for _stream, line in follow_logs(ctx.store, run_id, follow=True):
@@ -82,7 +82,7 @@ def _report(ctx: AppContext, run: RunView, *, as_json: bool, detailed_exitcode: 
 
 
 def _warn_without_workers(ctx: AppContext) -> None:
-    from tfctl.worker import list_workers
+    from tfctl.runs.worker import list_workers
 
     if not list_workers(ctx):
         note(

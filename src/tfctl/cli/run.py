@@ -17,9 +17,9 @@ from tfctl.cli.context import JSON_OPTION, app_context, print_json
 if TYPE_CHECKING:
     from tfctl.cli.progress import PlainObserver
     from tfctl.persistence.kinds import PlanMode
-    from tfctl.runbook import Labels
-    from tfctl.runs import RunView
-    from tfctl.runtime import TerraformRuntime
+    from tfctl.runs.executor import TerraformRuntime
+    from tfctl.runs.ledger import Labels
+    from tfctl.runs.views import RunView
 
 Workspace = Annotated[str, typer.Argument(help="The workspace.", show_default=False)]
 Json = Annotated[bool, JSON_OPTION]
@@ -66,7 +66,7 @@ def _runtime(
     ctx: typer.Context, *, as_json: bool, override_reason: str | None = None
 ) -> tuple[TerraformRuntime, PlainObserver]:
     from tfctl.cli.progress import make_observer
-    from tfctl.runtime import TerraformRuntime
+    from tfctl.runs.executor import TerraformRuntime
 
     observer = make_observer()
     runtime = TerraformRuntime(app_context(ctx), observer=observer, override_reason=override_reason)
@@ -74,7 +74,7 @@ def _runtime(
 
 
 def _labels(experiment_id: str | None, test_id: str | None) -> Labels:
-    from tfctl.runbook import Labels
+    from tfctl.runs.ledger import Labels
 
     return Labels(experiment_id=experiment_id, test_id=test_id)
 
@@ -269,7 +269,7 @@ def _typed_confirmation(
     """Ask for the workspace's name; a wrong answer discards the destroy plan (so no later
     routine `apply` can pick it up) and nothing is destroyed."""
     from tfctl import errors
-    from tfctl.runs import discard
+    from tfctl.runs.views import discard
 
     typed = str(typer.prompt(f"Type the workspace name ({workspace}) to destroy it", err=True))
     if typed == workspace:
@@ -287,7 +287,7 @@ def _approve(
     """The approval of `plan_run` before it is applied: y/N in a terminal unless
     --auto-approve; for a destroy plan, the workspace's name (--confirm, else typed after
     the plan table). Returns the confirmation the apply passes on."""
-    from tfctl.runbook import require_destroy_confirmation
+    from tfctl.runs.ledger import require_destroy_confirmation
 
     if plan_run.plan_mode != "destroy":
         _confirm(plan_run, auto_approve=auto_approve)

@@ -33,7 +33,7 @@ def list_(
 ) -> None:
     """List runs, newest first."""
     from tfctl.cli.progress import changes_text
-    from tfctl.runs import list_runs, waiting_for
+    from tfctl.runs.views import list_runs, waiting_for
 
     app_ctx = app_context(ctx)
     views = list_runs(app_ctx.store, workspace=workspace, status=status, limit=limit)
@@ -57,7 +57,7 @@ def list_(
 def show(ctx: typer.Context, run_id: RunId, as_json: Json = False) -> None:
     """Show a run: status, who ran it where, its plan summary."""
     from tfctl.cli.progress import print_summary
-    from tfctl.runs import show_run
+    from tfctl.runs.views import show_run
 
     run = show_run(app_context(ctx).store, run_id)
     if as_json:
@@ -93,7 +93,7 @@ def logs(
     ] = False,
 ) -> None:
     """Print a run's log from the job store (from any machine that shares it)."""
-    from tfctl.runs import follow_logs
+    from tfctl.runs.views import follow_logs
 
     for _stream, line in follow_logs(app_context(ctx).store, run_id, follow=follow):
         print(line, flush=True)
@@ -102,7 +102,7 @@ def logs(
 @app.command()
 def discard(ctx: typer.Context, run_id: RunId, as_json: Json = False) -> None:
     """Discard a plan that awaits approval; it can never be applied afterwards."""
-    from tfctl.runs import discard as discard_run
+    from tfctl.runs.views import discard as discard_run
 
     app_ctx = app_context(ctx)
     run = discard_run(app_ctx.store, run_id, actor=app_ctx.actor)
@@ -112,7 +112,7 @@ def discard(ctx: typer.Context, run_id: RunId, as_json: Json = False) -> None:
 @app.command()
 def cancel(ctx: typer.Context, run_id: RunId, as_json: Json = False) -> None:
     """Cancel a queued, running or awaiting run; a running terraform is interrupted gracefully."""
-    from tfctl.runs import cancel as cancel_run
+    from tfctl.runs.views import cancel as cancel_run
 
     app_ctx = app_context(ctx)
     run = cancel_run(app_ctx.store, run_id, actor=app_ctx.actor)

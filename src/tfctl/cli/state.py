@@ -17,7 +17,7 @@ Json = Annotated[bool, JSON_OPTION]
 @app.command("list")
 def list_(ctx: typer.Context, workspace: Workspace, as_json: Json = False) -> None:
     """List a workspace's state versions, newest first."""
-    from tfctl.states import list_states
+    from tfctl.state_versions import list_states
 
     rows = list_states(app_context(ctx).store, workspace)
     if as_json:
@@ -40,7 +40,7 @@ def show(
     as_json: Json = False,
 ) -> None:
     """Show a state version: serial, lineage, resources, outputs."""
-    from tfctl.states import show_state
+    from tfctl.state_versions import show_state
 
     state = show_state(app_context(ctx).store, workspace, serial)
     if as_json:
@@ -65,7 +65,7 @@ def show(
 @app.command()
 def outputs(ctx: typer.Context, workspace: Workspace, as_json: Json = False) -> None:
     """The outputs of the latest state version (sensitive values shown as redacted)."""
-    from tfctl.states import show_state
+    from tfctl.state_versions import show_state
 
     values = show_state(app_context(ctx).store, workspace)["outputs"]
     if as_json:

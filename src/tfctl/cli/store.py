@@ -9,7 +9,7 @@ import typer
 from tfctl.cli.context import JSON_OPTION, app_context, note, print_json, stdout_console, table
 
 if TYPE_CHECKING:
-    from tfctl.storecopy import CopyReport
+    from tfctl.persistence.storecopy import CopyReport
 
 app = typer.Typer(
     help="The job store's contents: copy them into another store (SQLite or PostgreSQL).",
@@ -37,7 +37,7 @@ def copy(
     that finished since, a workspace lock), all in one transaction. Runs still queued or
     running are reported: copy again after they finish, then point TFCTL_DATABASE_URL at URL.
     """
-    from tfctl.storecopy import copy_store
+    from tfctl.persistence.storecopy import copy_store
 
     report = copy_store(app_context(ctx).store, to)
     if as_json:

@@ -34,7 +34,7 @@ def work(
         return
     from tfctl.cli.context import note
     from tfctl.cli.progress import PlainObserver
-    from tfctl.worker import Worker, WorkerOptions, default_name
+    from tfctl.runs.worker import Worker, WorkerOptions, default_name
 
     app_ctx = app_context(ctx)
     options = WorkerOptions(
@@ -49,7 +49,7 @@ def work(
 @app.command("list")
 def list_(ctx: typer.Context, as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     """Live workers (heartbeat within TFCTL_HEARTBEAT_TIMEOUT) and their current runs."""
-    from tfctl.worker import list_workers
+    from tfctl.runs.worker import list_workers
 
     workers = list_workers(app_context(ctx))
     if as_json:

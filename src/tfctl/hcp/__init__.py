@@ -1,5 +1,5 @@
-"""The pieces behind `tfctl.hcp_client`: credentials, JSON:API models, errors and the HTTP session.
+"""The pieces behind `tfctl.hcp.client`: credentials, JSON:API models, errors and the HTTP session.
 
-Import `tfctl.hcp_client` rather than these modules; this package imports nothing on its own so
+Import `tfctl.hcp.client` rather than these modules; this package imports nothing on its own so
 that `tfctl.hcp.errors` and `tfctl.hcp.credentials` stay usable without loading httpx.
 """

@@ -15,7 +15,6 @@ from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from tfctl import errors
-from tfctl.lifecycle import predecessors
 from tfctl.persistence.ids import new_id
 from tfctl.persistence.kinds import RunStatus
 from tfctl.persistence.models import Run, RunLog, StateVersion, Workspace
@@ -44,13 +43,14 @@ def get_run(*, session: Session, run_id: str) -> Run:
     raise errors.RunNotFound(f"no run '{run_id}'; `tfctl runs list` shows the runs")
 
 
-def transition(*, session: Session, run_id: str, to: RunStatus, **fields: Any) -> bool:
-    """Move the run to `to` if its current status allows it; set `fields` with it.
-
-    Returns False (and changes nothing) when the run is no longer in a status that may move
-    to `to`, e.g. because another process cancelled it first.
-    """
-    allowed = [status.value for status in predecessors(to)]
+def set_status(
+    *, session: Session, run_id: str, to: RunStatus, from_: Iterable[RunStatus], **fields: Any
+) -> bool:
+    """Move the run to `to` if its current status is one of `from_`; set `fields` with it.
+    One conditional UPDATE: returns False (and changes nothing) when the run has already
+    moved on, e.g. because another process cancelled it first. The state machine that says
+    which statuses may precede which is `tfctl.runs.status.transition`."""
+    allowed = [status.value for status in from_]
     statement = (
         update(Run)
         .where(col(Run.id) == run_id, col(Run.status).in_(allowed))
@@ -246,8 +246,8 @@ def claim_next(*, session: Session, worker: str) -> Run | None:
     if acquire_workspace(session=session, workspace_id=run.workspace_id, run_id=run.id):
         return None  # another worker took the workspace first; try again
     now = utcnow()
-    transition(session=session, run_id=run.id, to=RunStatus.RUNNING, worker=worker,
-               started_at=now, heartbeat_at=now)  # fmt: skip
+    set_status(session=session, run_id=run.id, to=RunStatus.RUNNING, from_=[RunStatus.QUEUED],
+               worker=worker, started_at=now, heartbeat_at=now)  # fmt: skip
     session.refresh(run)
     return run
 

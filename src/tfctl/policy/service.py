@@ -25,8 +25,8 @@ if TYPE_CHECKING:
     from tfctl.persistence.db import Store
     from tfctl.persistence.models import PolicyAttachment
     from tfctl.policy.checker import PolicyChecker
-    from tfctl.runs import RunView
-    from tfctl.runtime import TerraformRuntime
+    from tfctl.runs.executor import TerraformRuntime
+    from tfctl.runs.views import RunView
 
 
 @dataclass(frozen=True, slots=True)
@@ -149,7 +149,7 @@ def evaluate_policy(
     """Evaluate `policy` against the recorded plan `plan_run_id` without attaching it. The
     plan's JSON is made again from its saved plan file and deleted afterwards; messages are
     scrubbed of the plan's sensitive values. `TfctlError` when no engine is available."""
-    from tfctl.runs import show_run
+    from tfctl.runs.views import show_run
     from tfctl.terraform.redact import SecretScrubber
 
     source = resolve_source(policy)
@@ -185,8 +185,8 @@ _PLAN_FILE = "tfplan.binary"  # runtime.PLAN_FILE; not imported, to keep this mo
 def _plan_dir(runtime: TerraformRuntime, plan: RunView, scratch: Path) -> Path:
     """The plan's own working directory when it is on this machine and holds exactly the
     recorded plan file; else the plan restored from the job store into `scratch`."""
-    from tfctl import artifacts
     from tfctl.persistence import runs as run_store
+    from tfctl.runs import artifacts
 
     with runtime.ctx.store.read() as session:
         recorded = run_store.get_run(session=session, run_id=plan.id).work_dir

@@ -17,6 +17,7 @@ from tfctl.persistence import runs as run_store
 from tfctl.persistence import store
 from tfctl.persistence.kinds import RunStatus
 from tfctl.persistence.types import utcnow
+from tfctl.runs.status import transition
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -117,7 +118,7 @@ def _stop(
     # exit code) itself when terraform has exited and the state is recorded.
     if run.previous_status != RunStatus.RUNNING:
         fields["finished_at"] = at
-    return run_store.transition(session=session, run_id=run.id, to=RunStatus.CANCELLED, **fields)
+    return transition(session=session, run_id=run.id, to=RunStatus.CANCELLED, **fields)
 
 
 def _describe(session: Session, run: Run) -> HaltedRun:

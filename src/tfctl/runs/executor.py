@@ -23,10 +23,10 @@ from tfctl.persistence import runs as run_store
 from tfctl.persistence import store
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
 from tfctl.policy.gate import report_lines
-from tfctl.runbook import NO_LABELS, Labels, RunBook
-from tfctl.runguard import RunGuard
-from tfctl.runlog import RunLogSink
-from tfctl.runs import RunView, show_run, view
+from tfctl.runs.guard import RunGuard
+from tfctl.runs.ledger import NO_LABELS, Labels, RunBook
+from tfctl.runs.log import RunLogSink
+from tfctl.runs.views import RunView, show_run, view
 
 if TYPE_CHECKING:
     from tfctl.context import AppContext
@@ -336,7 +336,7 @@ class TerraformRuntime:
         return scrubbed, bool(secrets), policy
 
     def _share_plan(self, run_id: str, work: Path, *, sensitive: bool) -> str:
-        from tfctl import artifacts
+        from tfctl.runs import artifacts
 
         key = self.ctx.settings.artifact_key
         return artifacts.save(self.ctx.store, run_id, work, sensitive=sensitive, key=key)
@@ -363,7 +363,7 @@ class TerraformRuntime:
         return work
 
     def _restore_plan(self, plan: RunView, ex: _Execution) -> Path:
-        from tfctl import artifacts
+        from tfctl.runs import artifacts
 
         work = self.run_dir(plan.id) / "work"
         if not (work / PLAN_FILE).is_file():

@@ -14,12 +14,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from tfctl import errors
-from tfctl.lifecycle import NOT_APPLICABLE
 from tfctl.persistence import runs as run_store
 from tfctl.persistence import store
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
 from tfctl.persistence.types import utcnow
-from tfctl.runs import RunView, view
+from tfctl.runs.status import NOT_APPLICABLE, transition
+from tfctl.runs.views import RunView, view
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -194,10 +194,10 @@ class RunBook:
             held = self._held_by_policy(session, run, done, to)
             if held is not None:
                 fields["message"] = held
-            if not run_store.transition(session=session, run_id=run_id, to=to, **fields):
+            if not transition(session=session, run_id=run_id, to=to, **fields):
                 raise errors.Cancelled(stopped_message(run))
             if run.parent_run_id is not None:
-                run_store.transition(session=session, run_id=run.parent_run_id, to=to,
+                transition(session=session, run_id=run.parent_run_id, to=to,
                                      message=f"applied by run {run.id}")  # fmt: skip
                 return None
             run_store.supersede_older_plans(
@@ -249,14 +249,12 @@ class RunBook:
         with self.ctx.store.write() as session:
             run = run_store.get_run(session=session, run_id=run_id)
             fields = dict(done, exit_code=done.get("exit_code", code), finished_at=utcnow())
-            moved = run_store.transition(
-                session=session, run_id=run.id, to=to, message=message, **fields
-            )
+            moved = transition(session=session, run_id=run.id, to=to, message=message, **fields)
             if not moved:  # someone else ended it first (cancel, halt): keep their status
                 run_store.update_run(session=session, run_id=run.id, **fields)
             if run.parent_run_id is not None:
                 note = f"its apply {run.id} {to.value}: {message}"
-                run_store.transition(session=session, run_id=run.parent_run_id, to=to,
+                transition(session=session, run_id=run.parent_run_id, to=to,
                                      message=note)  # fmt: skip
             session.refresh(run)
             if run.status == RunStatus.CANCELLED:
@@ -293,12 +291,12 @@ def declare_lost(session: Session, run: Run) -> bool:
     who = f"worker {run.worker}" if run.worker else f"its process on {run.host}"
     when = f"{beat:%Y-%m-%d %H:%M:%S}Z" if beat else "never"
     message = f"{who} stopped heartbeating (last at {when}); the run was not retried"
-    if not run_store.transition(session=session, run_id=run.id, to=RunStatus.ERRORED,
+    if not transition(session=session, run_id=run.id, to=RunStatus.ERRORED,
                                 message=message, finished_at=utcnow()):  # fmt: skip
         return False
     run_store.release_workspace(session=session, workspace_id=run.workspace_id, run_id=run.id)
     if run.parent_run_id is not None:
-        run_store.transition(session=session, run_id=run.parent_run_id, to=RunStatus.ERRORED,
+        transition(session=session, run_id=run.parent_run_id, to=RunStatus.ERRORED,
                              message=f"its apply {run.id} was lost: {message}")  # fmt: skip
     return True
 

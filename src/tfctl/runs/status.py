@@ -7,7 +7,12 @@ one run can therefore never produce an illegal sequence: the loser's update matc
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Any
+
 from tfctl.persistence.kinds import RunStatus
+
+if TYPE_CHECKING:
+    from sqlmodel import Session
 
 S = RunStatus
 
@@ -46,3 +51,11 @@ NOT_APPLICABLE: dict[RunStatus, str] = {
     S.ERRORED: "it failed{reason}; run `tfctl plan {workspace}` again",
     S.CANCELLED: "it was cancelled{reason}; run `tfctl plan {workspace}` again",
 }
+
+
+def transition(*, session: Session, run_id: str, to: RunStatus, **fields: Any) -> bool:
+    """Move the run to `to` if its current status may be followed by `to` (TRANSITIONS);
+    set `fields` with it. Returns False, changing nothing, when the run has moved on."""
+    from tfctl.persistence.runs import set_status
+
+    return set_status(session=session, run_id=run_id, to=to, from_=predecessors(to), **fields)

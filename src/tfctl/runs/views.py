@@ -9,11 +9,11 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 from tfctl import errors
-from tfctl.lifecycle import TERMINAL
 from tfctl.persistence import runs as run_store
 from tfctl.persistence import store
 from tfctl.persistence.kinds import RunStatus
 from tfctl.persistence.types import utcnow
+from tfctl.runs.status import TERMINAL, transition
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -172,7 +172,7 @@ def cancel(db: Store, run_id: str, *, actor: str) -> RunView:
 def _end(db: Store, run_id: str, to: RunStatus, message: str) -> RunView:
     with db.write() as session:
         run = run_store.get_run(session=session, run_id=run_id)
-        moved = run_store.transition(
+        moved = transition(
             session=session, run_id=run.id, to=to, message=message, finished_at=utcnow()
         )
         if not moved:
@@ -193,9 +193,7 @@ def cancel_worker_runs(db: Store, *, worker: str, reason: str) -> list[str]:
             run.id
             for run in running
             if run.worker == worker
-            and run_store.transition(
-                session=session, run_id=run.id, to=RunStatus.CANCELLED, message=reason
-            )
+            and transition(session=session, run_id=run.id, to=RunStatus.CANCELLED, message=reason)
         ]
     return cancelled
 

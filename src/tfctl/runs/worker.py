@@ -27,7 +27,7 @@ from tfctl.persistence.types import utcnow
 
 if TYPE_CHECKING:
     from tfctl.context import AppContext
-    from tfctl.runtime import RunObserver
+    from tfctl.runs.executor import RunObserver
 
 log = logging.getLogger(__name__)
 
@@ -82,7 +82,7 @@ class Worker:
         if self._stop.is_set():
             return
         self._stop.set()
-        from tfctl.runs import cancel_worker_runs
+        from tfctl.runs.views import cancel_worker_runs
 
         stopped = cancel_worker_runs(self.ctx.store, worker=self.options.name, reason=reason)
         log.warning("worker %s stopping (%s); cancelled %d run(s)", self.options.name, reason,
@@ -130,7 +130,7 @@ class Worker:
             return None if run is None else run.id
 
     def _execute(self, run_id: str) -> None:
-        from tfctl.runtime import TerraformRuntime
+        from tfctl.runs.executor import TerraformRuntime
 
         observer = self._observer() if self._observer else None
         runtime = TerraformRuntime(self.ctx, observer=observer)
@@ -204,7 +204,7 @@ def reap_stale_runs(ctx: AppContext) -> list[str]:
     """Declare `running` runs whose heartbeat stopped (their worker or process died) lost:
     `errored`, workspace freed, never re-run by themselves. Returns their ids."""
     from tfctl.persistence import runs as run_store
-    from tfctl.runbook import declare_lost
+    from tfctl.runs.ledger import declare_lost
 
     cutoff = utcnow() - timedelta(seconds=ctx.settings.heartbeat_timeout)
     with ctx.store.write() as session:

@@ -29,8 +29,8 @@ from tfctl import errors
 from tfctl.context import AppContext
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import RunStatus
-from tfctl.runs import list_runs
-from tfctl.runtime import TerraformRuntime
+from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.views import list_runs
 from tfctl.stacks import push_spec_file
 from tfctl.terraform.runner import TerraformExecutor
 from tfctl.workspaces import create_workspace

@@ -20,7 +20,7 @@ from tfctl import errors
 from tfctl.context import AppContext
 from tfctl.persistence.db import Store
 from tfctl.resources import modules_dir
-from tfctl.runtime import TerraformRuntime
+from tfctl.runs.executor import TerraformRuntime
 from tfctl.stacks import push_spec_file
 from tfctl.workspaces import create_workspace
 

@@ -23,10 +23,10 @@ from tfctl import errors
 from tfctl.context import AppContext
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import PlanMode, RunStatus
-from tfctl.runs import list_runs, show_run
-from tfctl.runtime import TerraformRuntime
+from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.views import list_runs, show_run
 from tfctl.stacks import push_spec_file
-from tfctl.states import list_states, show_state
+from tfctl.state_versions import list_states, show_state
 from tfctl.workspaces import create_workspace
 
 pytestmark = pytest.mark.terraform
@@ -82,7 +82,7 @@ def test_plan_apply_record_and_destroy_with_the_state_in_the_bucket(
     destroy = runtime.plan(ws, mode=PlanMode.DESTROY)
     assert destroy.summary is not None
     assert destroy.summary["destroy"] == 3
-    assert runtime.apply(ws).status == RunStatus.APPLIED
+    assert runtime.apply(ws, confirm=ws).status == RunStatus.APPLIED
     assert list(out.iterdir()) == []
     after = remote_state.state("envs/dev")
     assert after is not None

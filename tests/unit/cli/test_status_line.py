@@ -12,7 +12,7 @@ from rich.console import Console
 from tfctl.cli.progress import TerminalObserver
 
 if TYPE_CHECKING:
-    from tfctl.runs import RunView
+    from tfctl.runs.views import RunView
 
 
 class FakeClock:

@@ -8,7 +8,7 @@ from typing import Any
 import httpx
 import pytest
 
-from tfctl.hcp_client import HcpClient
+from tfctl.hcp.client import HcpClient
 from unit.hcp.fakehcp import TOKEN, FakeHcp
 
 

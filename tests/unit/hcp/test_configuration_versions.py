@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 
 from tfctl import errors
-from tfctl.hcp_client import ConfigurationVersion, HcpClient
+from tfctl.hcp.client import ConfigurationVersion, HcpClient
 from unit.hcp.fakehcp import FakeHcp, fixture, reply
 
 WS = "ws-SihZTyXKfNXUWuUa"

@@ -9,8 +9,8 @@ from pathlib import Path
 import httpx
 import pytest
 
+from tfctl.hcp.client import HcpAuthError, HcpClient
 from tfctl.hcp.credentials import find_token, host_env_name
-from tfctl.hcp_client import HcpAuthError, HcpClient
 from unit.hcp.fakehcp import FakeHcp, reply
 
 WS_PATH = "/workspaces/ws-SihZTyXKfNXUWuUa"

@@ -6,8 +6,7 @@ import httpx
 import pytest
 
 from tfctl import errors
-from tfctl.hcp.errors import build_error, parse_error_body
-from tfctl.hcp_client import (
+from tfctl.hcp.client import (
     HcpAuthError,
     HcpClient,
     HcpConflict,
@@ -17,6 +16,7 @@ from tfctl.hcp_client import (
     HcpRateLimited,
     HcpUnavailable,
 )
+from tfctl.hcp.errors import build_error, parse_error_body
 from unit.hcp.fakehcp import FakeHcp, reply
 
 RUN = "run-CZcmD7eagjhyX0vN"

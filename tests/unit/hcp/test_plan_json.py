@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from tfctl.hcp_client import HcpClient, HcpNotFound, HcpNotReady
+from tfctl.hcp.client import HcpClient, HcpNotFound, HcpNotReady
 from unit.hcp.fakehcp import TOKEN, FakeHcp, fixture, reply
 
 PLAN = "plan-8F5JFydVYAmtTjET"

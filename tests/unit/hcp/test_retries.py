@@ -8,8 +8,8 @@ from email.utils import formatdate
 import httpx
 import pytest
 
+from tfctl.hcp.client import HcpClient, HcpRateLimited, HcpUnavailable
 from tfctl.hcp.session import RetryPolicy, next_page, retry_after
-from tfctl.hcp_client import HcpClient, HcpRateLimited, HcpUnavailable
 from unit.hcp.fakehcp import FakeHcp, fail, reply
 
 RUN = "run-CZcmD7eagjhyX0vN"

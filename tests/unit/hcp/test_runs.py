@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 import pytest
 
 from tfctl import errors
-from tfctl.hcp_client import HcpClient, HcpConflict, HcpUnavailable, Run
+from tfctl.hcp.client import HcpClient, HcpConflict, HcpUnavailable, Run
 from unit.hcp.fakehcp import FakeHcp, reply
 
 RUN = "run-CZcmD7eagjhyX0vN"

@@ -9,8 +9,8 @@ import sys
 import httpx
 import pytest
 
+from tfctl.hcp.client import HcpClient, HcpUnavailable
 from tfctl.hcp.credentials import Token
-from tfctl.hcp_client import HcpClient, HcpUnavailable
 from unit.hcp.fakehcp import TOKEN, FakeHcp, fail, fixture, reply
 
 
@@ -59,8 +59,8 @@ def test_errors_from_every_path_leave_the_token_out(fake: FakeHcp, client: HcpCl
 def test_importing_the_client_needs_no_credentials_and_the_cli_help_does_not_load_it() -> None:
     probe = (
         "import sys\n"
-        "import tfctl, tfctl.hcp_client\n"
-        "tfctl.hcp_client.HcpClient()\n"
+        "import tfctl, tfctl.hcp.client\n"
+        "tfctl.hcp.client.HcpClient()\n"
         "for name in [m for m in sys.modules if m.startswith(('tfctl.hcp', 'httpx'))]:\n"
         "    del sys.modules[name]\n"
         "from tfctl.cli import main\n"

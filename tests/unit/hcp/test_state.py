@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 
 import pytest
 
-from tfctl.hcp_client import HcpClient, HcpNotFound, StateOutput
+from tfctl.hcp.client import HcpClient, HcpNotFound, StateOutput
 from tfctl.terraform.redact import REDACTED
 from unit.hcp.fakehcp import FakeHcp, fixture, reply
 

@@ -13,9 +13,9 @@ from graphlib import TopologicalSorter
 
 import pytest
 
-from tfctl.halt import HALTABLE
-from tfctl.lifecycle import ACTIVE, NOT_APPLICABLE, TERMINAL, TRANSITIONS, can_move, predecessors
 from tfctl.persistence.kinds import RunStatus
+from tfctl.runs.control import HALTABLE
+from tfctl.runs.status import ACTIVE, NOT_APPLICABLE, TERMINAL, TRANSITIONS, can_move, predecessors
 
 S = RunStatus
 
