@@ -8,7 +8,7 @@ from collections.abc import Callable
 import pytest
 
 from tfctl import __version__, errors
-from tfctl.hcp_client import HcpClient, HcpConflict, HcpInvalidRequest, HcpNotFound, Workspace
+from tfctl.hcp.client import HcpClient, HcpConflict, HcpInvalidRequest, HcpNotFound, Workspace
 from unit.hcp.fakehcp import TOKEN, FakeHcp, reply
 
 
