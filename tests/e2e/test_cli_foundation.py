@@ -85,9 +85,9 @@ def test_init_push_list_show_diff_workspace(isolated_env: Path, tmp_path: Path) 
     assert '+    "greeting": "bonjour"' in diff
 
     created = json.loads(
-        ok("workspace", "create", "hello-dev", "--stack", "hello", "--var", "n=3", "--json")
+        ok("workspace", "create", "hello-dev", "--stack", "hello", "--var", "greeting=3", "--json")
     )
-    assert created["variables"] == {"n": 3}
+    assert created["variables"] == {"greeting": 3}
     assert created["backend"] == "local"
     assert [w["name"] for w in json.loads(ok("workspace", "list", "--json"))] == ["hello-dev"]
     assert "stack:     hello" in ok("workspace", "show", "hello-dev")

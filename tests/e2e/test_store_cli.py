@@ -38,7 +38,7 @@ def pushed(tmp_path: Path) -> None:
     ok("init")
     (tmp_path / "web.yaml").write_text(SPEC)
     ok("stack", "push", str(tmp_path / "web.yaml"))
-    ok("workspace", "create", "web", "--stack", "web", "--var", "region=eu")
+    ok("workspace", "create", "web", "--stack", "web", "--var", "namespace=eu")
 
 
 @pytest.mark.postgres

@@ -126,10 +126,10 @@ def test_workspaces(store: Store) -> None:
     with store.write() as session:
         persist_spec(session=session, spec=spec(), author="a")
     created = create_workspace(
-        store, "web-dev", stack="web", backend="local", backend_config={}, variables={"n": 3}
+        store, "web-dev", stack="web", backend="local", backend_config={}, variables={"memory": 3}
     )
     assert created.stack == "web"
-    assert show_workspace(store, "web-dev").variables == {"n": 3}
+    assert show_workspace(store, "web-dev").variables == {"memory": 3}
     assert [w.name for w in list_workspaces(store)] == ["web-dev"]
 
     with pytest.raises(errors.AlreadyExists):

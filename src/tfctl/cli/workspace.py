@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Annotated
 
 import typer
 
-from tfctl.cli.context import JSON_OPTION, app_context, print_json, stdout_console, table
+from tfctl.cli.context import JSON_OPTION, app_context, note, print_json, stdout_console, table
 
 app = typer.Typer(help="Workspaces: one stack bound to one state.", no_args_is_help=True)
 
@@ -101,3 +102,127 @@ def show(
     print("variables:" + ("" if view.variables else " -"))
     for key, value in sorted(view.variables.items()):
         print(f"  {key} = {value!r}")
+
+
+@app.command()
+def update(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The workspace's name.", show_default=False)],
+    var: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--var",
+            help="Set or replace variable NAME=VALUE (repeatable); JSON values keep their type.",
+        ),
+    ] = None,
+    unset_var: Annotated[
+        list[str] | None,
+        typer.Option("--unset-var", metavar="NAME", help="Remove a variable (repeatable)."),
+    ] = None,
+    backend: Annotated[
+        str | None,
+        typer.Option(
+            help="Move to another backend: local, s3, azurerm, gcs or hcp. Its settings start "
+            "empty: give them with --backend-config."
+        ),
+    ] = None,
+    backend_config: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--backend-config",
+            help="Set a backend setting KEY=VALUE (repeatable; a dotted key sets one nested "
+            "key, e.g. endpoints.s3=URL).",
+        ),
+    ] = None,
+    unset_backend_config: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--unset-backend-config", metavar="KEY", help="Remove a backend setting (repeatable)."
+        ),
+    ] = None,
+    force: Annotated[
+        bool,
+        typer.Option(
+            "--force",
+            help="Change the backend or its settings although the latest state holds "
+            "resources (you moved the state yourself).",
+        ),
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Change a workspace's variables or backend.
+
+    Variable names are checked against what the stack declares. Refused while a run of the
+    workspace is queued or running. A plan awaiting approval was made with the old settings:
+    it is discarded (plan again). Changing the backend or its settings while the state holds
+    resources is refused without --force: tfctl does not move state between backends.
+    """
+    from tfctl.workspaces import WorkspaceChanges, parse_assignments, parse_names, update_workspace
+
+    app_ctx = app_context(ctx)
+    changes = WorkspaceChanges(
+        set_variables=parse_assignments(var or [], option="--var"),
+        unset_variables=parse_names(unset_var or [], option="--unset-var"),
+        backend=backend,
+        set_backend_config=parse_assignments(
+            backend_config or [], option="--backend-config", dotted=True
+        ),
+        unset_backend_config=parse_names(
+            unset_backend_config or [], option="--unset-backend-config", dotted=True
+        ),
+    )
+    settings = app_ctx.settings
+    updated = update_workspace(
+        app_ctx.store, name, changes, home=settings.home, force=force,
+        stale_after=timedelta(seconds=settings.heartbeat_timeout),
+    )  # fmt: skip
+    for plan_id in updated.discarded_plan_ids:
+        note(f"plan {plan_id} was made with the old settings: discarded; plan again")
+    if as_json:
+        print_json(updated.workspace.to_dict())
+        return
+    view = updated.workspace
+    print(f"workspace {view.name} {'updated' if updated.changed else 'unchanged'}: "
+          f"backend {view.backend}, {len(view.variables)} variables")  # fmt: skip
+
+
+@app.command()
+def delete(
+    ctx: typer.Context,
+    name: Annotated[str, typer.Argument(help="The workspace's name.", show_default=False)],
+    force: Annotated[
+        bool,
+        typer.Option("--force", help="Delete it although its latest state holds resources."),
+    ] = False,
+    as_json: Json = False,
+) -> None:
+    """Delete a workspace with its runs, logs, plans, state versions and policy attachments.
+
+    Refused while a run of the workspace is queued or running, and while its latest state
+    holds resources (destroy them first, or pass --force). A plan awaiting approval goes
+    with it. Local backend: a state file that holds resources is moved to
+    TFCTL_HOME/workspaces/.deleted/NAME-TIMESTAMP/ (a new workspace of the same name starts
+    empty), an empty one is removed. A remote backend's state is never touched.
+    """
+    from tfctl.workspaces import delete_workspace
+
+    app_ctx = app_context(ctx)
+    settings = app_ctx.settings
+    deleted = delete_workspace(
+        app_ctx.store, name, home=settings.home, runs_dir=settings.runs_dir, force=force,
+        stale_after=timedelta(seconds=settings.heartbeat_timeout),
+    )  # fmt: skip
+    if as_json:
+        print_json(deleted.to_dict())
+        return
+    rows = deleted.deleted
+    print(f"workspace {name} deleted, with {rows['runs']} runs, {rows['state_versions']} "
+          f"state versions and {rows['policy_attachments']} policy attachments")  # fmt: skip
+    for plan_id in deleted.pending_plan_ids:
+        print(f"its plan {plan_id}, awaiting approval, went with it")
+    if deleted.state_moved_to:
+        print(f"its local state ({deleted.resources} resources) was moved to "
+              f"{deleted.state_moved_to}")  # fmt: skip
+    elif deleted.resources:
+        print(f"its state ({deleted.resources} resources) stays in its "
+              f"{deleted.workspace.backend} backend, untouched")  # fmt: skip

@@ -159,6 +159,39 @@ def _kind_values(
     return {**plan.setting_defaults, **variables, **plan.spec_values}
 
 
+@dataclass(frozen=True, slots=True)
+class DeclaredVariables:
+    """What a workspace's `--var` may set for a spec: `settable` names; `fixed` names the
+    template declares but the spec's own fields set (kinds only); `where` says whose
+    declarations they are ("module /path", "the storage template for cloud aws")."""
+
+    settable: frozenset[str]
+    fixed: frozenset[str]
+    where: str
+
+
+def declared_variables(spec: TerraformStackSpec) -> DeclaredVariables | None:
+    """The root variables a workspace of `spec` may set, read without writing anything: a
+    generic stack's are those its local module declares, a kind's those its rendered template
+    declares. None when they cannot be known here: a registry, git or relative module
+    source, or a module directory that does not exist on this machine."""
+    if spec.kind is not ModuleKind.GENERIC:
+        plan = plan_kind(spec)
+        context = {"stack": spec.name, "backend_block": "", **plan.switches}
+        files = _render_blocks(plan.template, context)
+        declared = scan_hcl(files["variables.tf"], origin=plan.template).variables.keys()
+        return DeclaredVariables(
+            settable=frozenset(declared - plan.spec_values.keys()),
+            fixed=frozenset(declared & plan.spec_values.keys()),
+            where=f"the {spec.kind.value} template for cloud {spec.cloud.value}",
+        )
+    source = Path(spec.module_source or "")
+    if not source.is_absolute() or not source.is_dir():
+        return None
+    names = scan_module(source).variables.keys()
+    return DeclaredVariables(frozenset(names), frozenset(), f"module {source}")
+
+
 def _render_blocks(template_name: str, context: Mapping[str, Any]) -> dict[str, str]:
     """A kind template holds one Jinja block per file: `main`, `variables` and `outputs`."""
     template = _environment().get_template(template_name)

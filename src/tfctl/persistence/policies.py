@@ -3,11 +3,13 @@ blocks an apply) live in `tfctl.policy`."""
 
 from __future__ import annotations
 
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, select
 
 from tfctl import errors
 from tfctl.persistence.ids import new_id
 from tfctl.persistence.models import PolicyAttachment, Workspace
+from tfctl.persistence.store import is_unique_violation
 
 
 def create_attachment(
@@ -20,6 +22,9 @@ def create_attachment(
     sha256: str,
     actor: str,
 ) -> PolicyAttachment:
+    """Insert an attachment. `AlreadyExists` when the policy is attached to the workspace
+    already, also when another transaction attached it after this one looked (the unique
+    constraint decides the race; a savepoint keeps this transaction usable to say who won)."""
     row = PolicyAttachment(
         id=new_id("pol"),
         workspace_id=workspace_id,
@@ -29,9 +34,27 @@ def create_attachment(
         sha256=sha256,
         actor=actor,
     )
-    session.add(row)
-    session.flush()
+    try:
+        with session.begin_nested():
+            session.add(row)
+    except IntegrityError as exc:
+        if not is_unique_violation(exc):
+            raise
+        raise _already_attached(session, workspace_id, source) from exc
     return row
+
+
+def _already_attached(session: Session, workspace_id: str, source: str) -> errors.AlreadyExists:
+    found = find_attachment(session=session, workspace_id=workspace_id, source=source)
+    workspace = session.get(Workspace, workspace_id)
+    name = workspace.name if workspace is not None else workspace_id
+    if found is None:  # detached again in the meantime
+        return errors.AlreadyExists(f"policy {source} was attached to workspace '{name}' "
+                                    "at the same time by another command; retry")  # fmt: skip
+    return errors.AlreadyExists(
+        f"policy {source} is already attached to workspace '{name}' as "
+        f"{found.id} ({found.level}); `tfctl policy detach {found.id}` first"
+    )
 
 
 def find_attachment(*, session: Session, workspace_id: str, source: str) -> PolicyAttachment | None:

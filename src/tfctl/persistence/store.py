@@ -7,12 +7,31 @@ from __future__ import annotations
 
 from typing import Any
 
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
 from sqlmodel import Session, col, func, select
 
 from tfctl import errors
 from tfctl.persistence.ids import new_id
-from tfctl.persistence.models import SpecVersion, Stack, Workspace
+from tfctl.persistence.models import (
+    PolicyAttachment,
+    Run,
+    RunArtifact,
+    RunLog,
+    SpecVersion,
+    Stack,
+    StateVersion,
+    Workspace,
+)
 from tfctl.persistence.types import utcnow
+
+
+def is_unique_violation(exc: IntegrityError) -> bool:
+    """Whether `exc` is a UNIQUE constraint violation (not a foreign key or NOT NULL one)."""
+    sqlstate = getattr(exc.orig, "sqlstate", None)  # psycopg
+    if sqlstate is not None:
+        return bool(sqlstate == "23505")
+    return "UNIQUE constraint failed" in str(exc.orig)  # sqlite3
 
 
 def find_stack(*, session: Session, name: str, for_update: bool = False) -> Stack | None:
@@ -119,12 +138,15 @@ def create_spec_version(
     return row
 
 
-def find_workspace(*, session: Session, name: str) -> Workspace | None:
-    return session.exec(select(Workspace).where(Workspace.name == name)).first()
+def find_workspace(*, session: Session, name: str, for_update: bool = False) -> Workspace | None:
+    """The workspace named `name`; `for_update` locks its row (PostgreSQL) until commit, so
+    no run can be inserted for it (the foreign key check waits) before this transaction ends."""
+    query = select(Workspace).where(Workspace.name == name)
+    return session.exec(query.with_for_update() if for_update else query).first()
 
 
-def get_workspace(*, session: Session, name: str) -> Workspace:
-    workspace = find_workspace(session=session, name=name)
+def get_workspace(*, session: Session, name: str, for_update: bool = False) -> Workspace:
+    workspace = find_workspace(session=session, name=name, for_update=for_update)
     if workspace is None:
         raise errors.WorkspaceNotFound(
             f"no workspace named '{name}'; `tfctl workspace list` shows the workspaces, "
@@ -142,6 +164,10 @@ def create_workspace(
     backend_config: dict[str, Any],
     variables: dict[str, Any],
 ) -> Workspace:
+    """Insert workspace `name`. `AlreadyExists` when the name is taken, also when another
+    transaction took it after this one looked (the unique index decides the race)."""
+    if find_workspace(session=session, name=name) is not None:
+        raise _workspace_exists(name)
     workspace = Workspace(
         id=new_id("ws"),
         name=name,
@@ -151,8 +177,63 @@ def create_workspace(
         variables=variables,
     )
     session.add(workspace)
+    try:
+        session.flush()
+    except IntegrityError as exc:
+        if is_unique_violation(exc):
+            raise _workspace_exists(name) from exc
+        raise
+    return workspace
+
+
+def _workspace_exists(name: str) -> errors.AlreadyExists:
+    return errors.AlreadyExists(
+        f"workspace '{name}' already exists; `tfctl workspace show {name}` shows it"
+    )
+
+
+def update_workspace(
+    *,
+    session: Session,
+    workspace: Workspace,
+    backend: str,
+    backend_config: dict[str, Any],
+    variables: dict[str, Any],
+) -> Workspace:
+    workspace.backend = backend
+    workspace.backend_config = backend_config
+    workspace.variables = variables
+    workspace.updated_at = utcnow()
+    session.add(workspace)
     session.flush()
     return workspace
+
+
+def delete_workspace(*, session: Session, workspace: Workspace) -> dict[str, int]:
+    """Delete the workspace and every row that points at it: its runs with their logs and
+    plan artifacts, its state versions and its policy attachments. Returns how many of
+    each went: `runs`, `run_logs`, `run_artifacts`, `state_versions`, `policy_attachments`."""
+    runs = select(Run.id).where(Run.workspace_id == workspace.id).scalar_subquery()
+    statements = {
+        "run_logs": delete(RunLog).where(col(RunLog.run_id).in_(runs)),
+        "run_artifacts": delete(RunArtifact).where(col(RunArtifact.run_id).in_(runs)),
+        "state_versions": delete(StateVersion).where(
+            col(StateVersion.workspace_id) == workspace.id
+        ),
+        "runs": delete(Run).where(col(Run.workspace_id) == workspace.id),
+        "policy_attachments": delete(PolicyAttachment).where(
+            col(PolicyAttachment.workspace_id) == workspace.id
+        ),
+    }
+    counts = {
+        table: int(session.exec(statement).rowcount) for table, statement in statements.items()
+    }
+    session.exec(delete(Workspace).where(col(Workspace.id) == workspace.id))
+    return {table: counts[table] for table in sorted(counts)}
+
+
+def workspace_run_ids(*, session: Session, workspace_id: str) -> list[str]:
+    return list(session.exec(select(Run.id).where(Run.workspace_id == workspace_id)).all())
 
 
 def list_workspaces(*, session: Session) -> list[tuple[Workspace, Stack]]:
