@@ -107,11 +107,14 @@ def show(
 @app.command()
 def update(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The workspace's name.", show_default=False)],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The workspace's name.", show_default=False)
+    ],
     var: Annotated[
         list[str] | None,
         typer.Option(
             "--var",
+            metavar="NAME=VALUE",
             help="Set or replace variable NAME=VALUE (repeatable); JSON values keep their type.",
         ),
     ] = None,
@@ -122,14 +125,16 @@ def update(
     backend: Annotated[
         str | None,
         typer.Option(
+            metavar="KIND",
             help="Move to another backend: local, s3, azurerm, gcs or hcp. Its settings start "
-            "empty: give them with --backend-config."
+            "empty: give them with --backend-config.",
         ),
     ] = None,
     backend_config: Annotated[
         list[str] | None,
         typer.Option(
             "--backend-config",
+            metavar="KEY=VALUE",
             help="Set a backend setting KEY=VALUE (repeatable; a dotted key sets one nested "
             "key, e.g. endpoints.s3=URL).",
         ),
@@ -182,14 +187,17 @@ def update(
         print_json(updated.workspace.to_dict())
         return
     view = updated.workspace
+    names = ", ".join(sorted(view.variables)) or "none"
     print(f"workspace {view.name} {'updated' if updated.changed else 'unchanged'}: "
-          f"backend {view.backend}, {len(view.variables)} variables")  # fmt: skip
+          f"backend {view.backend}, variables {names}")  # fmt: skip
 
 
 @app.command()
 def delete(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The workspace's name.", show_default=False)],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The workspace's name.", show_default=False)
+    ],
     force: Annotated[
         bool,
         typer.Option("--force", help="Delete it although its latest state holds resources."),
@@ -215,14 +223,17 @@ def delete(
     if as_json:
         print_json(deleted.to_dict())
         return
-    rows = deleted.deleted
-    print(f"workspace {name} deleted, with {rows['runs']} runs, {rows['state_versions']} "
-          f"state versions and {rows['policy_attachments']} policy attachments")  # fmt: skip
+    rows, held = deleted.deleted, _count(deleted.resources, "resource")
+    print(f"workspace {name} deleted, with {_count(rows['runs'], 'run')}, "
+          f"{_count(rows['state_versions'], 'state version')} and "
+          f"{_count(rows['policy_attachments'], 'policy attachment')}")  # fmt: skip
     for plan_id in deleted.pending_plan_ids:
         print(f"its plan {plan_id}, awaiting approval, went with it")
     if deleted.state_moved_to:
-        print(f"its local state ({deleted.resources} resources) was moved to "
-              f"{deleted.state_moved_to}")  # fmt: skip
+        print(f"its local state ({held}) was moved to {deleted.state_moved_to}")
     elif deleted.resources:
-        print(f"its state ({deleted.resources} resources) stays in its "
-              f"{deleted.workspace.backend} backend, untouched")  # fmt: skip
+        print(f"its state ({held}) stays in its {deleted.workspace.backend} backend, untouched")
+
+
+def _count(n: int, noun: str) -> str:
+    return f"{n} {noun}" + ("" if n == 1 else "s")
