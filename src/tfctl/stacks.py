@@ -99,14 +99,40 @@ def persist_spec(
 
 
 def push_spec_file(db: Store, path: Path, *, author: str) -> VersionView:
-    """Validate the spec file at `path` completely, then persist it (retrying a race with a
-    concurrent push of the same stack, which the store's unique constraints reveal)."""
-    from sqlalchemy.exc import IntegrityError
-
+    """Validate the spec file at `path` completely, then persist it."""
     from tfctl.specfile import load_spec_file
 
-    spec = load_spec_file(path)
-    source = str(path.resolve())
+    return push_spec(db, load_spec_file(path), author=author, source=str(path.resolve()))
+
+
+def push_spec_document(db: Store, document: Any, *, author: str, source: str) -> VersionView:
+    """Validate a spec given as a mapping (the API's request body) completely, then persist
+    it. A local `module_source` must be an absolute path: a relative one has no file to be
+    relative to."""
+    from pydantic import ValidationError
+
+    from tfctl.spec import TerraformStackSpec
+    from tfctl.specfile import describe_validation_error
+
+    if not isinstance(document, dict):
+        raise errors.InvalidSpec(f"{source}: the spec must be a mapping of fields")
+    try:
+        spec = TerraformStackSpec.model_validate(document)
+    except ValidationError as exc:
+        raise errors.InvalidSpec(f"{source}: {describe_validation_error(exc)}") from exc
+    if spec.module_source and spec.module_source.startswith(("./", "../")):
+        raise errors.InvalidSpec(
+            f"{source}: field 'module_source': {spec.module_source!r} is relative; "
+            "give the module's absolute path on the machines that run it"
+        )
+    return push_spec(db, spec, author=author, source=source)
+
+
+def push_spec(db: Store, spec: TerraformStackSpec, *, author: str, source: str) -> VersionView:
+    """Persist a validated spec, retrying a race with a concurrent push of the same stack
+    (which the store's unique constraints reveal)."""
+    from sqlalchemy.exc import IntegrityError
+
     for attempt in range(_PUSH_ATTEMPTS):
         try:
             with db.write() as session:

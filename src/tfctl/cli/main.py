@@ -14,7 +14,21 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from tfctl import __version__
-from tfctl.cli import db, doctor, halt, policy, run, runs, stack, state, store, worker, workspace
+from tfctl.cli import (
+    db,
+    doctor,
+    halt,
+    policy,
+    run,
+    runs,
+    serve,
+    stack,
+    state,
+    store,
+    token,
+    worker,
+    workspace,
+)
 from tfctl.cli.context import make_context
 
 if TYPE_CHECKING:
@@ -49,6 +63,8 @@ app.command("apply")(run.apply)
 app.command("destroy")(run.destroy)
 app.command("refresh")(run.refresh)
 app.command("halt")(halt.halt)
+app.command("serve")(serve.serve)
+app.add_typer(token.app, name="token")
 
 
 def _print_version(value: bool) -> None:

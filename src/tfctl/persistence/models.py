@@ -232,3 +232,17 @@ class PolicyAttachment(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     actor: str = Field(max_length=255)
     created_at: datetime = _when()
+
+
+class ApiToken(SQLModel, table=True):
+    """A `tfctl serve` API token: its name (the actor of what it does), its role, and the
+    SHA-256 of its secret. The secret itself is shown once, at creation, and never stored."""
+
+    __tablename__ = "api_tokens"
+
+    id: str = Field(primary_key=True, max_length=40)
+    name: str = Field(max_length=63, unique=True)
+    role: str = Field(max_length=16)
+    sha256: str = Field(max_length=64, unique=True)
+    created_by: str = Field(max_length=255)
+    created_at: datetime = _when()

@@ -29,6 +29,7 @@ REVISIONS: tuple[str, ...] = (
     "0002_run_logs_state_versions",
     "0003_workers_artifacts",
     "0004_policy_attachments",
+    "0005_tokens",
 )
 HEAD = REVISIONS[-1]
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -1,0 +1,1 @@
+"""One router per resource: stacks, workspaces, state, runs (with their streams), halt."""

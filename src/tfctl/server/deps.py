@@ -1,0 +1,48 @@
+"""What routes take as dependencies: the application context, the run service, the
+principal (`auth.require`), and the JSON answer."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+from fastapi import Depends, Request
+from fastapi.responses import JSONResponse
+
+from tfctl.context import AppContext
+from tfctl.persistence.db import Store
+from tfctl.server.auth import Principal, require
+from tfctl.server.tokens import Role
+
+if TYPE_CHECKING:
+    from tfctl.runs.service import RunService
+
+
+def get_ctx(request: Request) -> AppContext:
+    ctx: AppContext = request.app.state.ctx
+    return ctx
+
+
+def get_store(request: Request) -> Store:
+    return get_ctx(request).store
+
+
+def get_service(request: Request) -> RunService:
+    from tfctl.runs.service import RunService
+
+    return RunService(get_ctx(request))
+
+
+Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
+Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
+Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
+Db = Annotated[Store, Depends(get_store)]
+Ctx = Annotated[AppContext, Depends(get_ctx)]
+if TYPE_CHECKING:
+    Service = Annotated[RunService, Depends(get_service)]
+else:  # the run service is imported when a route first needs it
+    Service = Annotated[Any, Depends(get_service)]
+
+
+def json_ok(data: Any, status: int = 200) -> JSONResponse:
+    """The answer of a route: `data` as JSON (the CLI's `--json` shape)."""
+    return JSONResponse(data, status_code=status)

@@ -1,0 +1,1 @@
+"""The web UI: page routes, templates and the small hand-written script."""
