@@ -409,7 +409,7 @@ def queued_plans(root: Path, url: str, count: int) -> tuple[Store, dict[str, str
     from tfctl.context import AppContext
     from tfctl.persistence.db import Store
     from tfctl.persistence.kinds import Operation
-    from tfctl.runs.executor import TerraformRuntime
+    from tfctl.runs.service import RunService
     from tfctl.stacks import push_spec_file
     from tfctl.workspaces import create_workspace
 
@@ -422,7 +422,7 @@ def queued_plans(root: Path, url: str, count: int) -> tuple[Store, dict[str, str
     spec.write_text(json.dumps({"name": "empty", "kind": "generic", "module_source": str(empty)}))
     store = Store.open(url, auto_upgrade=False)
     push_spec_file(store, spec, author="bench")
-    runtime = TerraformRuntime(AppContext(store=store))
+    runtime = RunService(AppContext(store=store))
     for i in range(count):
         create_workspace(store, f"ws{i}", stack="empty", backend="local", backend_config={},
                          variables={})  # fmt: skip

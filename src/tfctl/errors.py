@@ -180,6 +180,10 @@ class ConfirmationRequired(RunRefused):
     """Applying a destroy plan needs the workspace's name typed again (`--confirm NAME`)."""
 
 
+class PlanMismatch(RunRefused):
+    """The plan is not the one that was reviewed: its SHA-256 differs."""
+
+
 class PolicyBlocked(RunError):
     """The plan is blocked by policy."""
 

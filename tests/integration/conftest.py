@@ -8,13 +8,13 @@ import pytest
 
 from tfctl.context import AppContext
 from tfctl.persistence.db import Store
-from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.service import RunService
 
 
 @pytest.fixture
-def runtime(store: Store) -> TerraformRuntime:
+def runtime(store: Store) -> RunService:
     """The in-process runtime (what `tfctl plan/apply` use) on the test's store."""
-    return TerraformRuntime(AppContext(store=store))
+    return RunService(AppContext(store=store))
 
 
 @pytest.fixture

@@ -17,14 +17,15 @@ from cryptography.fernet import Fernet
 from sqlalchemy import update
 
 from filestack import files_workspace, push_files
+from tfctl import errors
 from tfctl.context import AppContext
 from tfctl.persistence import runs as run_store
 from tfctl.persistence import store as ws_store
 from tfctl.persistence.db import Store
 from tfctl.persistence.models import RunArtifact
-from tfctl import errors
 from tfctl.runs import artifacts
-from tfctl.runs.executor import PLAN_FILE, TerraformRuntime
+from tfctl.runs.executor import PLAN_FILE
+from tfctl.runs.service import RunService
 from tfctl.settings import get_settings
 
 SECRET = "artifact-secret-5c2e91"
@@ -270,7 +271,7 @@ def test_a_real_sensitive_plan_restores_elsewhere_with_its_recorded_sha256(
     get_settings.cache_clear()
     push_files(store, tmp_path)
     files_workspace(store, "dev", tmp_path / "out")
-    plan = TerraformRuntime(AppContext(store=store)).plan("dev")
+    plan = RunService(AppContext(store=store)).plan("dev")
     assert plan.has_changes
 
     row = stored_row(store, plan.id)

@@ -11,7 +11,7 @@ from filestack import files_workspace, push_files
 from tfctl import errors
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
-from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.service import RunService
 from tfctl.runs.views import list_runs, show_run
 
 pytestmark = pytest.mark.terraform
@@ -23,7 +23,7 @@ def _token(monkeypatch: pytest.MonkeyPatch) -> None:
 
 
 @pytest.fixture
-def applied(runtime: TerraformRuntime, store: Store, tmp_path: Path, out_dir: Path) -> str:
+def applied(runtime: RunService, store: Store, tmp_path: Path, out_dir: Path) -> str:
     push_files(store, tmp_path, names=["a"])
     files_workspace(store, "dev", out_dir)
     runtime.plan("dev")
@@ -33,7 +33,7 @@ def applied(runtime: TerraformRuntime, store: Store, tmp_path: Path, out_dir: Pa
 
 
 def test_a_destroy_plan_is_not_applied_without_the_workspace_name(
-    runtime: TerraformRuntime, applied: str, out_dir: Path, store: Store
+    runtime: RunService, applied: str, out_dir: Path, store: Store
 ) -> None:
     plan = runtime.plan(applied, mode=PlanMode.DESTROY)
     runs_before = len(list_runs(store))
@@ -60,7 +60,7 @@ def test_a_destroy_plan_is_not_applied_without_the_workspace_name(
 
 
 def test_a_queued_destroy_needs_the_name_when_it_is_queued(
-    runtime: TerraformRuntime, applied: str, store: Store
+    runtime: RunService, applied: str, store: Store
 ) -> None:
     before = len(list_runs(store))
     with pytest.raises(errors.ConfirmationRequired):

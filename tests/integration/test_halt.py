@@ -24,7 +24,7 @@ from tfctl.persistence import store as ws_store
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import RunStatus
 from tfctl.runs.control import halt
-from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.service import RunService
 from tfctl.runs.status import transition
 from tfctl.runs.views import RunView, follow_logs, list_runs, show_run
 from tfctl.state_versions import list_states
@@ -58,7 +58,7 @@ def add_run(store: Store, workspace: str, status: RunStatus, **fields: Any) -> s
 
 
 def test_halt_stops_queued_awaiting_and_running_runs_and_reports_them(
-    store: Store, runtime: TerraformRuntime, tmp_path: Path
+    store: Store, runtime: RunService, tmp_path: Path
 ) -> None:
     add_workspace(store, tmp_path, "dev")
     applied_plan = runtime.plan("dev")
@@ -112,7 +112,7 @@ def test_halt_json_shape(store: Store, tmp_path: Path) -> None:
 
 
 def test_halt_of_one_workspace_leaves_the_others_alone(
-    store: Store, runtime: TerraformRuntime, tmp_path: Path
+    store: Store, runtime: RunService, tmp_path: Path
 ) -> None:
     add_workspace(store, tmp_path, "dev")
     add_workspace(store, tmp_path, "prod")
@@ -133,7 +133,7 @@ def test_halt_of_one_workspace_leaves_the_others_alone(
     assert runtime.apply("prod").status == RunStatus.APPLIED
 
 
-def test_halting_twice_is_harmless(store: Store, runtime: TerraformRuntime, tmp_path: Path) -> None:
+def test_halting_twice_is_harmless(store: Store, runtime: RunService, tmp_path: Path) -> None:
     add_workspace(store, tmp_path, "dev")
     plan = runtime.plan("dev")
     assert [r.id for r in halt(store, actor="alice", reason="first").halted] == [plan.id]
@@ -147,7 +147,7 @@ def test_halting_twice_is_harmless(store: Store, runtime: TerraformRuntime, tmp_
 
 
 def test_a_halted_plan_can_never_be_applied(
-    store: Store, runtime: TerraformRuntime, tmp_path: Path
+    store: Store, runtime: RunService, tmp_path: Path
 ) -> None:
     out = add_workspace(store, tmp_path, "dev")
     plan = runtime.plan("dev")
@@ -204,7 +204,7 @@ def test_halt_interrupts_a_running_apply_and_keeps_its_log_and_state(
     store: Store, tmp_path: Path
 ) -> None:
     out = add_workspace(store, tmp_path, "slow", sleep_seconds=30)
-    runtime = TerraformRuntime(AppContext(store=store))
+    runtime = RunService(AppContext(store=store))
     plan = runtime.plan("slow")
     outcome: dict[str, BaseException] = {}
 
@@ -282,7 +282,7 @@ def provisioner_sleeps(out: Path) -> list[int]:
     return [pid for pid, argv, env in _processes() if argv[:1] == [b"sleep"] and _writes(env, out)]
 
 
-def run_processes(runtime: TerraformRuntime, out: Path) -> list[int]:
+def run_processes(runtime: RunService, out: Path) -> list[int]:
     """Live processes of this test's runs: terraform (working in a run directory) and every
     provisioner child."""
     runs_dir = str(runtime.run_dir("x").parent)

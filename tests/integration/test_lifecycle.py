@@ -25,8 +25,9 @@ from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import PlanMode, RunStatus
 from tfctl.persistence.models import RunLog, Workspace
 from tfctl.persistence.types import utcnow
-from tfctl.runs.executor import TerraformRuntime
-from tfctl.runs.views import cancel, discard, follow_logs, list_runs, show_run
+from tfctl.runs.control import cancel, discard
+from tfctl.runs.service import RunService
+from tfctl.runs.views import follow_logs, list_runs, show_run
 from tfctl.state_versions import list_states, show_state
 
 pytestmark = pytest.mark.terraform
@@ -45,7 +46,7 @@ def workspace(store: Store, tmp_path: Path, out_dir: Path) -> str:
 
 
 def test_plan_waits_for_approval_then_apply_applies_it_and_records_state(
-    runtime: TerraformRuntime, workspace: str, out_dir: Path, store: Store
+    runtime: RunService, workspace: str, out_dir: Path, store: Store
 ) -> None:
     plan = runtime.plan(workspace)
     assert plan.status == RunStatus.AWAITING_APPROVAL
@@ -77,7 +78,7 @@ def test_plan_waits_for_approval_then_apply_applies_it_and_records_state(
 
 
 def test_logs_are_in_the_store_and_in_files(
-    runtime: TerraformRuntime, workspace: str, store: Store
+    runtime: RunService, workspace: str, store: Store
 ) -> None:
     plan = runtime.plan(workspace)
     lines = [line for _, line in follow_logs(store, plan.id)]
@@ -90,7 +91,7 @@ def test_logs_are_in_the_store_and_in_files(
 
 
 def test_a_newer_plan_supersedes_and_the_older_is_refused(
-    runtime: TerraformRuntime, workspace: str, store: Store, out_dir: Path
+    runtime: RunService, workspace: str, store: Store, out_dir: Path
 ) -> None:
     older = runtime.plan(workspace)
     newer = runtime.plan(workspace)
@@ -102,7 +103,7 @@ def test_a_newer_plan_supersedes_and_the_older_is_refused(
 
 
 def test_a_discarded_plan_cannot_be_applied(
-    runtime: TerraformRuntime, workspace: str, store: Store
+    runtime: RunService, workspace: str, store: Store
 ) -> None:
     plan = runtime.plan(workspace)
     assert discard(store, plan.id, actor="reviewer").status == RunStatus.DISCARDED
@@ -113,7 +114,7 @@ def test_a_discarded_plan_cannot_be_applied(
 
 
 def test_a_tampered_plan_file_is_refused(
-    runtime: TerraformRuntime, workspace: str, store: Store, out_dir: Path
+    runtime: RunService, workspace: str, store: Store, out_dir: Path
 ) -> None:
     plan = runtime.plan(workspace)
     plan_file = runtime.run_dir(plan.id) / "work" / "tfplan.binary"
@@ -125,7 +126,7 @@ def test_a_tampered_plan_file_is_refused(
 
 
 def test_a_stale_plan_is_refused_by_terraform(
-    runtime: TerraformRuntime, workspace: str, store: Store, tmp_path: Path
+    runtime: RunService, workspace: str, store: Store, tmp_path: Path
 ) -> None:
     plan = runtime.plan(workspace)
     # Someone changes the state behind tfctl's back (same backend, another operation).
@@ -143,7 +144,7 @@ def test_a_stale_plan_is_refused_by_terraform(
 
 
 def test_one_state_changing_run_per_workspace(
-    runtime: TerraformRuntime, workspace: str, store: Store
+    runtime: RunService, workspace: str, store: Store
 ) -> None:
     with store.write() as session:
         ws = session.exec(select(Workspace).where(Workspace.name == workspace)).one()
@@ -173,7 +174,7 @@ def test_cancel_interrupts_a_running_apply_and_keeps_the_state(
 ) -> None:
     push_files(store, tmp_path, names=["slow"], sleep_seconds=30)
     files_workspace(store, "slow", out_dir)
-    runtime = TerraformRuntime(AppContext(store=store))
+    runtime = RunService(AppContext(store=store))
     runtime.plan("slow")
     outcome: dict[str, BaseException] = {}
 
@@ -217,7 +218,7 @@ def wait_for_apply_creating(store: Store, workspace: str) -> Any:
 
 
 def test_destroy_plan_and_apply_remove_everything(
-    runtime: TerraformRuntime, workspace: str, store: Store, out_dir: Path
+    runtime: RunService, workspace: str, store: Store, out_dir: Path
 ) -> None:
     runtime.plan(workspace)
     runtime.apply(workspace)
@@ -231,7 +232,7 @@ def test_destroy_plan_and_apply_remove_everything(
 
 
 def test_refresh_only_with_nothing_drifted_has_no_changes(
-    runtime: TerraformRuntime, workspace: str
+    runtime: RunService, workspace: str
 ) -> None:
     runtime.plan(workspace)
     runtime.apply(workspace)
@@ -241,7 +242,7 @@ def test_refresh_only_with_nothing_drifted_has_no_changes(
 
 
 def test_refresh_with_changes_waits_for_approval_and_records_state(
-    runtime: TerraformRuntime, workspace: str, store: Store, tmp_path: Path
+    runtime: RunService, workspace: str, store: Store, tmp_path: Path
 ) -> None:
     runtime.plan(workspace)
     runtime.apply(workspace)
@@ -259,7 +260,7 @@ def test_refresh_with_changes_waits_for_approval_and_records_state(
     assert show_state(store, workspace)["outputs"]["content"]["value"] == "changed"
 
 
-def test_labels_are_recorded(runtime: TerraformRuntime, workspace: str) -> None:
+def test_labels_are_recorded(runtime: RunService, workspace: str) -> None:
     from tfctl.runs.ledger import Labels
 
     plan = runtime.plan(workspace, labels=Labels(experiment_id="exp-7", test_id="t-1"))
@@ -275,7 +276,7 @@ def test_a_sensitive_value_never_reaches_the_store_or_logs(
     monkeypatch.setenv("TF_VAR_token", secret)
     push_files(store, tmp_path, names=["a"])
     files_workspace(store, "sec", out_dir)
-    runtime = TerraformRuntime(AppContext(store=store))
+    runtime = RunService(AppContext(store=store))
     runtime.plan("sec")
     runtime.apply("sec")
     runtime.plan("sec", mode=PlanMode.DESTROY)

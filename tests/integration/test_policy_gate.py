@@ -21,7 +21,7 @@ from tfctl.persistence import runs as run_store
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import Operation, RunStatus
 from tfctl.policy.service import attach, detach, evaluate_policy, list_attachments
-from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.service import RunService
 from tfctl.runs.views import follow_logs, list_runs, show_run
 from tfctl.stacks import push_spec_file
 from tfctl.workspaces import create_workspace
@@ -69,7 +69,7 @@ def log_of(store: Store, run_id: str) -> list[str]:
 
 
 def test_an_advisory_failure_is_reported_and_apply_goes_ahead(
-    runtime: TerraformRuntime, store: Store, tmp_path: Path, out_dir: Path
+    runtime: RunService, store: Store, tmp_path: Path, out_dir: Path
 ) -> None:
     ws = workspace(store, tmp_path, out_dir)
     attach(store, ws, str(FORBIDDEN), level="advisory", actor="alice")
@@ -95,13 +95,15 @@ def test_a_hard_mandatory_failure_blocks_every_apply_with_exit_code_3(
 ) -> None:
     ws = workspace(store, tmp_path, out_dir)
     attach(store, ws, str(POLICIES / "conftest_v0"), level="hard_mandatory", actor="alice")
-    runtime = TerraformRuntime(AppContext(store=store), override_reason="I insist")
+    runtime = RunService(AppContext(store=store))
     plan = runtime.plan(ws)
     assert plan.status == RunStatus.AWAITING_APPROVAL  # visible, reviewable, not applicable
     assert (plan.policy_results or {})["blocking"] == "hard_mandatory"
     for attempt in (
-        lambda: runtime.apply(ws),
-        lambda: runtime.enqueue(ws, operation=Operation.APPLY, plan_run_id=plan.id),
+        lambda: runtime.apply(ws, override_reason="I insist"),
+        lambda: runtime.enqueue(
+            ws, operation=Operation.APPLY, plan_run_id=plan.id, override_reason="I insist"
+        ),
     ):
         with pytest.raises(errors.PolicyBlocked, match="cannot be overridden") as raised:
             attempt()
@@ -113,15 +115,14 @@ def test_a_hard_mandatory_failure_blocks_every_apply_with_exit_code_3(
 
 
 def test_a_soft_mandatory_failure_needs_an_override_that_is_recorded(
-    runtime: TerraformRuntime, store: Store, tmp_path: Path, out_dir: Path
+    runtime: RunService, store: Store, tmp_path: Path, out_dir: Path
 ) -> None:
     ws = workspace(store, tmp_path, out_dir)
     attached = attach(store, ws, str(FORBIDDEN), level="soft_mandatory", actor="alice")
     plan = runtime.plan(ws)
     with pytest.raises(errors.PolicyBlocked, match="--override-policy --reason TEXT"):
         runtime.apply(ws)
-    overriding = TerraformRuntime(runtime.ctx, override_reason="approved in CAB-42")
-    applied = overriding.apply(ws)
+    applied = runtime.apply(ws, override_reason="approved in CAB-42")
     assert applied.status == RunStatus.APPLIED
     override = (applied.policy_results or {})["override"]
     assert override["actor"] == "alice"
@@ -137,13 +138,12 @@ def test_a_queued_apply_carries_its_override_to_the_worker(
 ) -> None:
     ws = workspace(store, tmp_path, out_dir)
     attach(store, ws, str(FORBIDDEN), level="soft_mandatory", actor="alice")
-    plain = TerraformRuntime(AppContext(store=store))
+    plain = RunService(AppContext(store=store))
     plan = plain.plan(ws)
     with pytest.raises(errors.PolicyBlocked):
         plain.enqueue(ws, operation=Operation.APPLY)
-    queued = TerraformRuntime(plain.ctx, override_reason="hotfix").enqueue(
-        ws, operation=Operation.APPLY, plan_run_id=plan.id
-    )
+    queued = plain.enqueue(ws, operation=Operation.APPLY, plan_run_id=plan.id,
+                           override_reason="hotfix")  # fmt: skip
     assert (queued.policy_results or {})["override"]["reason"] == "hotfix"
     applied = run_as_worker(store, plain)
     assert applied.id == queued.id
@@ -151,7 +151,7 @@ def test_a_queued_apply_carries_its_override_to_the_worker(
 
 
 def test_an_auto_apply_plan_blocked_by_policy_is_not_applied(
-    runtime: TerraformRuntime, store: Store, tmp_path: Path, out_dir: Path
+    runtime: RunService, store: Store, tmp_path: Path, out_dir: Path
 ) -> None:
     ws = workspace(store, tmp_path, out_dir)
     attach(store, ws, str(FORBIDDEN), level="soft_mandatory", actor="alice")
@@ -163,10 +163,10 @@ def test_an_auto_apply_plan_blocked_by_policy_is_not_applied(
     assert "--override-policy" in (ended.message or "")
     assert len(list_runs(store, workspace=ws)) == 1
     assert list(out_dir.iterdir()) == []
-    assert TerraformRuntime(runtime.ctx, override_reason="ok").apply(ws).status == "applied"
+    assert runtime.apply(ws, override_reason="ok").status == "applied"
 
 
-def run_as_worker(store: Store, runtime: TerraformRuntime) -> Any:
+def run_as_worker(store: Store, runtime: RunService) -> Any:
     """What `tfctl worker` does with the next queued run, in this process."""
     with store.write() as session:
         claimed = run_store.claim_next(session=session, worker="test-worker")
@@ -175,7 +175,7 @@ def run_as_worker(store: Store, runtime: TerraformRuntime) -> Any:
 
 
 def test_a_policy_that_stops_compiling_fails_at_its_level_naming_the_line(
-    runtime: TerraformRuntime, store: Store, tmp_path: Path, out_dir: Path
+    runtime: RunService, store: Store, tmp_path: Path, out_dir: Path
 ) -> None:
     ws = workspace(store, tmp_path, out_dir, content="fine")
     policy = tmp_path / "mine.rego"
@@ -194,7 +194,7 @@ def test_a_policy_that_stops_compiling_fails_at_its_level_naming_the_line(
 
 
 def test_policy_messages_never_carry_secrets_to_the_store(
-    runtime: TerraformRuntime, store: Store, tmp_path: Path, out_dir: Path
+    runtime: RunService, store: Store, tmp_path: Path, out_dir: Path
 ) -> None:
     ws = workspace(store, tmp_path, out_dir, content="fine")
     leaky = tmp_path / "leaky.rego"
@@ -212,7 +212,7 @@ def test_policy_messages_never_carry_secrets_to_the_store(
 
 @pytest.mark.usefixtures("no_engine")
 def test_without_an_engine_the_check_is_skipped_with_a_warning(
-    runtime: TerraformRuntime, store: Store, tmp_path: Path, out_dir: Path
+    runtime: RunService, store: Store, tmp_path: Path, out_dir: Path
 ) -> None:
     ws = workspace(store, tmp_path, out_dir)
     attach(store, ws, str(FORBIDDEN), level="hard_mandatory", actor="alice")
@@ -232,25 +232,25 @@ def test_requiring_an_engine_without_one_blocks_apply(
 
     monkeypatch.setenv("TFCTL_POLICY_REQUIRE_ENGINE", "1")
     get_settings.cache_clear()
-    runtime = TerraformRuntime(AppContext(store=store), override_reason="no")
+    runtime = RunService(AppContext(store=store))
     ws = workspace(store, tmp_path, out_dir, content="fine")
     attach(store, ws, str(FORBIDDEN), level="advisory", actor="alice")
     plan = runtime.plan(ws)
     assert (plan.policy_results or {})["blocking"] == "engine_required"
     with pytest.raises(errors.PolicyBlocked, match="TFCTL_POLICY_REQUIRE_ENGINE") as raised:
-        runtime.apply(ws)
+        runtime.apply(ws, override_reason="no")
     assert raised.value.exit_code == 3
     assert list(out_dir.iterdir()) == []
 
 
 def test_policy_test_evaluates_a_recorded_plan_without_attaching(
-    runtime: TerraformRuntime, store: Store, tmp_path: Path, out_dir: Path
+    runtime: RunService, store: Store, tmp_path: Path, out_dir: Path
 ) -> None:
     ws = workspace(store, tmp_path, out_dir)
     plan = runtime.plan(ws)
     assert plan.policy_results is None  # nothing attached, nothing checked
-    tested, report = evaluate_policy(runtime, str(POLICIES / "conftest_v0"), plan_run_id=plan.id)
-    assert tested.id == plan.id
+    report = evaluate_policy(runtime.policy_checker, str(POLICIES / "conftest_v0"),
+                             lambda: runtime.saved_plan_json(plan))  # fmt: skip
     (result,) = report.results
     assert result.outcome == "failed"
     assert result.attachment_id is None
@@ -258,11 +258,12 @@ def test_policy_test_evaluates_a_recorded_plan_without_attaching(
     assert list_attachments(store, ws) == []
     assert runtime.apply(ws).status == RunStatus.APPLIED  # the plan is untouched
     with pytest.raises(errors.InvalidInput, match="no such file"):
-        evaluate_policy(runtime, str(tmp_path / "nope.rego"), plan_run_id=plan.id)
+        evaluate_policy(runtime.policy_checker, str(tmp_path / "nope.rego"),
+                        lambda: runtime.saved_plan_json(plan))  # fmt: skip
 
 
 def test_attach_refuses_bad_input_and_detach_stops_checking(
-    runtime: TerraformRuntime, store: Store, tmp_path: Path, out_dir: Path
+    runtime: RunService, store: Store, tmp_path: Path, out_dir: Path
 ) -> None:
     ws = workspace(store, tmp_path, out_dir)
     (tmp_path / "empty").mkdir()
@@ -306,7 +307,7 @@ def test_a_thousand_resource_terraform_plan(tmp_path: Path) -> None:
     for name in ("forbidden_content.rego", "warn_creates.rego", "conftest_v0"):
         attach(store, "many", str(POLICIES / name), level="advisory", actor="alice")
     started = time.perf_counter()
-    plan = TerraformRuntime(AppContext(store=store)).plan("many")
+    plan = RunService(AppContext(store=store)).plan("many")
     elapsed = time.perf_counter() - started
     forbidden, warned, conftest = (plan.policy_results or {})["policies"]
     assert len(forbidden["messages"]) == len(warned["warnings"]) == 1000

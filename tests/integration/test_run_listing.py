@@ -7,12 +7,13 @@ from pathlib import Path
 from filestack import files_workspace, push_files
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import Operation, RunStatus
-from tfctl.runs.executor import TerraformRuntime
-from tfctl.runs.views import cancel, list_runs
+from tfctl.runs.control import cancel
+from tfctl.runs.service import RunService
+from tfctl.runs.views import list_runs
 
 
 def test_newest_first_with_and_without_filters(
-    store: Store, runtime: TerraformRuntime, tmp_path: Path
+    store: Store, runtime: RunService, tmp_path: Path
 ) -> None:
     push_files(store, tmp_path, names=["a"])
     for name in ("dev", "prod"):

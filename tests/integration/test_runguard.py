@@ -24,9 +24,9 @@ from tfctl.persistence import store as ws_store
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import RunStatus
 from tfctl.persistence.types import utcnow
-from tfctl.runs.control import halt
+from tfctl.runs.control import cancel, halt
 from tfctl.runs.guard import RunGuard
-from tfctl.runs.views import cancel, show_run
+from tfctl.runs.views import show_run
 
 POLL, BEAT = 0.25, 4.0  # exact in binary: the fake clock's sums carry no rounding
 LONG_AGO = datetime(2020, 1, 1, tzinfo=utcnow().tzinfo)

@@ -18,7 +18,7 @@ from filestack import files_workspace, push_files
 from tfctl import errors
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
-from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.service import RunService
 from tfctl.runs.views import RunView, follow_logs, list_runs, show_run
 from tfctl.state_versions import list_states
 
@@ -75,7 +75,7 @@ def workers(store_url: str, isolated_env: Path) -> Iterator[Workers]:
 
 
 def test_many_workers_execute_every_run_exactly_once(
-    store: Store, runtime: TerraformRuntime, workers: Workers, tmp_path: Path
+    store: Store, runtime: RunService, workers: Workers, tmp_path: Path
 ) -> None:
     push_files(store, tmp_path, names=["a"])
     names = ["w1", "w2", "w3"]
@@ -118,7 +118,7 @@ def assert_never_overlapping(runs: list[RunView]) -> None:
 
 
 def test_queued_runs_wait_in_order_and_say_for_what(
-    store: Store, runtime: TerraformRuntime, tmp_path: Path
+    store: Store, runtime: RunService, tmp_path: Path
 ) -> None:
     from tfctl.runs.views import waiting_for
 
@@ -133,7 +133,7 @@ def test_queued_runs_wait_in_order_and_say_for_what(
 
 
 def test_a_worker_killed_mid_apply_is_noticed_and_the_workspace_freed(
-    store: Store, runtime: TerraformRuntime, workers: Workers, tmp_path: Path
+    store: Store, runtime: RunService, workers: Workers, tmp_path: Path
 ) -> None:
     push_files(store, tmp_path, names=["slow"], sleep_seconds=20)
     out = workspace(store, tmp_path, "dev")
@@ -163,7 +163,7 @@ def test_a_worker_killed_mid_apply_is_noticed_and_the_workspace_freed(
 
 
 def test_sigterm_cancels_the_current_run_and_the_worker_exits(
-    store: Store, runtime: TerraformRuntime, workers: Workers, tmp_path: Path
+    store: Store, runtime: RunService, workers: Workers, tmp_path: Path
 ) -> None:
     push_files(store, tmp_path, names=["slow"], sleep_seconds=30)
     workspace(store, tmp_path, "dev")
@@ -183,7 +183,7 @@ def test_sigterm_cancels_the_current_run_and_the_worker_exits(
 
 
 def test_plan_on_one_worker_apply_on_another_with_a_different_work_dir(
-    store: Store, runtime: TerraformRuntime, workers: Workers, tmp_path: Path
+    store: Store, runtime: RunService, workers: Workers, tmp_path: Path
 ) -> None:
     push_files(store, tmp_path, names=["a"])
     out = workspace(store, tmp_path, "dev")
@@ -211,7 +211,7 @@ def test_plan_on_one_worker_apply_on_another_with_a_different_work_dir(
 
 
 def test_a_plan_with_secrets_is_not_shared_without_a_key(
-    store: Store, runtime: TerraformRuntime, workers: Workers, tmp_path: Path
+    store: Store, runtime: RunService, workers: Workers, tmp_path: Path
 ) -> None:
     push_files(store, tmp_path, names=["a"])
     workspace(store, tmp_path, "dev")
@@ -289,7 +289,7 @@ def dump_store_bytes(store: Store) -> bytes:
 
 
 def test_in_process_refuses_while_a_worker_holds_the_workspace(
-    store: Store, runtime: TerraformRuntime, workers: Workers, tmp_path: Path
+    store: Store, runtime: RunService, workers: Workers, tmp_path: Path
 ) -> None:
     push_files(store, tmp_path, names=["slow"], sleep_seconds=30)
     workspace(store, tmp_path, "dev")
@@ -303,7 +303,7 @@ def test_in_process_refuses_while_a_worker_holds_the_workspace(
 
 
 def test_halt_stops_a_worker_apply_within_seconds(
-    store: Store, runtime: TerraformRuntime, workers: Workers, tmp_path: Path
+    store: Store, runtime: RunService, workers: Workers, tmp_path: Path
 ) -> None:
     from tfctl.runs.control import halt
 
@@ -336,7 +336,7 @@ def test_halt_stops_a_worker_apply_within_seconds(
 
 
 def test_a_lock_left_by_a_halted_dead_process_is_released(
-    store: Store, runtime: TerraformRuntime, workers: Workers, tmp_path: Path
+    store: Store, runtime: RunService, workers: Workers, tmp_path: Path
 ) -> None:
     from datetime import timedelta
 

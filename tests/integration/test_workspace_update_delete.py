@@ -32,8 +32,9 @@ from tfctl.persistence.models import (
 )
 from tfctl.persistence.types import utcnow
 from tfctl.policy.service import attach
-from tfctl.runs.executor import TerraformRuntime
-from tfctl.runs.views import cancel, show_run
+from tfctl.runs.service import RunService
+from tfctl.runs.control import cancel
+from tfctl.runs.views import show_run
 from tfctl.settings import local_state_path
 from tfctl.state_versions import show_state
 from tfctl.workspaces import (
@@ -98,7 +99,7 @@ def test_a_typo_in_a_variable_name_is_refused_at_create_with_the_close_match(
 
 
 def test_update_repairs_a_workspace_whose_variable_was_mistyped(
-    store: Store, runtime: TerraformRuntime, tmp_path: Path, out_dir: Path, home: Path
+    store: Store, runtime: RunService, tmp_path: Path, out_dir: Path, home: Path
 ) -> None:
     """The story of issue 12: a workspace stored with `--var dri=...` (before names were
     checked, or on a module tfctl cannot read) could only fail to plan, for good."""
@@ -188,7 +189,7 @@ def test_update_changes_backend_settings_and_refuses_bad_ones(
 
 
 def test_update_discards_the_plan_made_with_the_old_settings(
-    store: Store, runtime: TerraformRuntime, tmp_path: Path, out_dir: Path, home: Path
+    store: Store, runtime: RunService, tmp_path: Path, out_dir: Path, home: Path
 ) -> None:
     push_files(store, tmp_path)
     files_workspace(store, "dev", out_dir)
@@ -204,7 +205,7 @@ def test_update_discards_the_plan_made_with_the_old_settings(
 
 
 def test_a_backend_change_is_refused_while_the_state_holds_resources(
-    store: Store, runtime: TerraformRuntime, tmp_path: Path, out_dir: Path, home: Path
+    store: Store, runtime: RunService, tmp_path: Path, out_dir: Path, home: Path
 ) -> None:
     push_files(store, tmp_path)
     files_workspace(store, "dev", out_dir)
@@ -225,7 +226,7 @@ def test_a_backend_change_is_refused_while_the_state_holds_resources(
 
 
 def test_delete_refuses_while_the_state_holds_resources_then_force_moves_the_state_aside(
-    store: Store, runtime: TerraformRuntime, tmp_path: Path, out_dir: Path, home: Path
+    store: Store, runtime: RunService, tmp_path: Path, out_dir: Path, home: Path
 ) -> None:
     push_files(store, tmp_path)
     files_workspace(store, "dev", out_dir)
@@ -268,7 +269,7 @@ def test_delete_refuses_while_the_state_holds_resources_then_force_moves_the_sta
 
 
 def test_delete_after_destroy_removes_the_empty_state(
-    store: Store, runtime: TerraformRuntime, tmp_path: Path, out_dir: Path, home: Path
+    store: Store, runtime: RunService, tmp_path: Path, out_dir: Path, home: Path
 ) -> None:
     push_files(store, tmp_path)
     files_workspace(store, "dev", out_dir)
@@ -314,7 +315,7 @@ def test_delete_keeps_a_local_state_file_that_holds_resources_nobody_recorded(
 
 
 def test_delete_is_refused_while_a_run_is_queued_running_or_stopping(
-    store: Store, runtime: TerraformRuntime, tmp_path: Path, out_dir: Path, home: Path
+    store: Store, runtime: RunService, tmp_path: Path, out_dir: Path, home: Path
 ) -> None:
     push_files(store, tmp_path)
     files_workspace(store, "dev", out_dir)
@@ -352,7 +353,7 @@ def test_delete_is_refused_while_a_run_is_queued_running_or_stopping(
 
 
 def test_a_failed_delete_changes_nothing(
-    store: Store, runtime: TerraformRuntime, tmp_path: Path, out_dir: Path, home: Path,
+    store: Store, runtime: RunService, tmp_path: Path, out_dir: Path, home: Path,
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:  # fmt: skip
     push_files(store, tmp_path)

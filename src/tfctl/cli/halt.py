@@ -38,10 +38,9 @@ def halt(
     Prints what it halted; `tfctl runs show ID` tells when a running one has stopped. Safe to
     run twice: the second time there is nothing to halt.
     """
-    from tfctl.runs.control import halt as halt_runs
+    from tfctl.runs.service import RunService
 
-    app_ctx = app_context(ctx)
-    report = halt_runs(app_ctx.store, actor=app_ctx.actor, workspace=workspace, reason=reason)
+    report = RunService(app_context(ctx)).halt(workspace=workspace, reason=reason)
     if as_json:
         print_json(report.to_dict())
         return

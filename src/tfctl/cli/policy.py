@@ -110,12 +110,13 @@ def evaluate(
     or violation rule fires (or the policy does not compile), 0 otherwise."""
     from tfctl import errors
     from tfctl.policy.service import evaluate_policy
-    from tfctl.runs.executor import TerraformRuntime
+    from tfctl.runs.service import RunService
 
     if plan is None:
         raise errors.InvalidInput("--plan RUN_ID is required: the plan to evaluate against")
-    runtime = TerraformRuntime(app_context(ctx))
-    plan_run, report = evaluate_policy(runtime, policy, plan_run_id=plan)
+    runs = RunService(app_context(ctx))
+    plan_run = runs.get(plan)
+    report = evaluate_policy(runs.policy_checker, policy, lambda: runs.saved_plan_json(plan_run))
     results = report.to_dict()
     if as_json:
         print_json({"plan_run_id": plan_run.id, "workspace": plan_run.workspace, **results})

@@ -2,66 +2,92 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import time
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tfctl.cli.context import note, print_json
 
 if TYPE_CHECKING:
-    from tfctl.context import AppContext
-    from tfctl.persistence.kinds import Operation, PlanMode
-    from tfctl.runs.executor import TerraformRuntime
-    from tfctl.runs.ledger import Labels
+    from tfctl.runs.service import RunService
     from tfctl.runs.views import RunView
+
+WaitTimeout = Annotated[
+    float | None,
+    typer.Option(
+        "--wait-timeout",
+        metavar="SECONDS",
+        min=0,
+        help="With --queue --wait: stop waiting after this many seconds (exit 1; the run "
+        "stays queued or running).",
+    ),
+]
+POLL_INTERVAL = 0.5
 
 
 def submit(
-    runtime: TerraformRuntime,
-    workspace: str,
+    runs: RunService,
+    run: RunView,
     *,
-    operation: Operation,
-    mode: PlanMode,
-    labels: Labels,
-    plan_run_id: str | None = None,
-    auto_apply: bool = False,
     wait: bool = False,
     as_json: bool = False,
     detailed_exitcode: bool = False,
-    confirm: str | None = None,
+    wait_timeout: float | None = None,
 ) -> None:
-    """Queue the run; print its id (or, with `wait`, follow it and exit by its outcome)."""
-    run = runtime.enqueue(workspace, operation=operation, mode=mode, plan_run_id=plan_run_id,
-                          auto_apply=auto_apply, labels=labels, confirm=confirm)  # fmt: skip
-    _warn_without_workers(runtime.ctx)
+    """Report a queued run: its id at once; with `wait`, follow it and exit by its outcome."""
+    alive = bool(runs.workers())
     if not wait:
         if as_json:
             print_json(run.to_dict())
         else:
             print(f"queued {run.action} run {run.id}; follow it with "
                   f"`tfctl runs logs {run.id} --follow`")  # fmt: skip
+    else:
+        note(f"queued {run.action} run {run.id}; waiting for it (Ctrl-C stops waiting, the "
+             "run stays queued)")  # fmt: skip
+    if not alive:
+        note("no worker has heartbeated recently: the run waits in the queue until one "
+             "starts; start one with `tfctl worker` (here, or on any machine sharing this "
+             "store)")  # fmt: skip
+    if not wait:
         return
-    final = follow(runtime.ctx, run.id)
-    _report(runtime.ctx, final, as_json=as_json, detailed_exitcode=detailed_exitcode)
+    final = follow(runs, run.id, timeout=wait_timeout)
+    _report(runs, final, as_json=as_json, detailed_exitcode=detailed_exitcode)
 
 
-def follow(ctx: AppContext, run_id: str) -> RunView:
-    """Stream the run's log to stderr until it ends (and its auto-apply child, if any)."""
-    from tfctl.persistence import runs as run_store
-    from tfctl.runs.views import follow_logs, show_run
+def follow(runs: RunService, run_id: str, *, timeout: float | None = None) -> RunView:
+    """Stream the run's log to stderr until it ends (and its auto-apply child, if any);
+    `RunError` when `timeout` seconds pass first."""
+    from tfctl import errors
 
+    deadline = None if timeout is None else time.monotonic() + timeout
+    after = 0
     while True:
-        for _stream, line in follow_logs(ctx.store, run_id, follow=True):
-            note(f"{run_id} | {line}")
-        final = show_run(ctx.store, run_id)
-        with ctx.store.read() as session:
-            children = run_store.children(session=session, run_id=run_id)
-        if not (final.auto_apply and children):
-            return final
-        run_id = children[-1].id  # the plan was approved in advance: follow its apply
+        page = runs.logs(run_id, after=after)
+        for line in page.lines:
+            note(f"{run_id} | {line.text}")
+        after = page.next
+        if page.finished:
+            final = runs.get(run_id)
+            children = runs.children(run_id) if final.auto_apply else []
+            if not children:
+                return final
+            run_id, after = children[-1].id, 0  # approved in advance: follow its apply
+            continue
+        if page.lines:
+            continue
+        if deadline is not None and time.monotonic() >= deadline:
+            now = runs.get(run_id)
+            raise errors.RunError(
+                f"run {run_id} is still {now.status} after {timeout:g}s of waiting; it was "
+                f"not stopped (follow it with `tfctl runs logs {run_id} --follow`)",
+                run_id=run_id,
+            )
+        time.sleep(POLL_INTERVAL)
 
 
-def _report(ctx: AppContext, run: RunView, *, as_json: bool, detailed_exitcode: bool) -> None:
+def _report(runs: RunService, run: RunView, *, as_json: bool, detailed_exitcode: bool) -> None:
     from tfctl import errors
     from tfctl.persistence.kinds import RunStatus
 
@@ -77,15 +103,5 @@ def _report(ctx: AppContext, run: RunView, *, as_json: bool, detailed_exitcode: 
     if run.status == RunStatus.ERRORED:
         raise errors.RunError(f"run {run.id} failed: {run.message or 'see its log'}")
     if detailed_exitcode and run.has_changes:
-        ctx.has_changes = True
+        runs.ctx.has_changes = True
         raise typer.Exit(2)
-
-
-def _warn_without_workers(ctx: AppContext) -> None:
-    from tfctl.runs.worker import list_workers
-
-    if not list_workers(ctx):
-        note(
-            "no worker has heartbeated recently: the run waits in the queue until one starts "
-            "(`tfctl worker`)"
-        )

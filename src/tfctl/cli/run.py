@@ -8,17 +8,21 @@ shown and confirmed; without one (CI) `--auto-approve` is required, and destroy 
 from __future__ import annotations
 
 import sys
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
 from tfctl.cli.context import JSON_OPTION, app_context, print_json
+from tfctl.cli.queueing import WaitTimeout
 
 if TYPE_CHECKING:
+    from collections.abc import Callable
+
     from tfctl.cli.progress import PlainObserver
     from tfctl.persistence.kinds import PlanMode
-    from tfctl.runs.executor import TerraformRuntime
     from tfctl.runs.ledger import Labels
+    from tfctl.runs.service import RunService
     from tfctl.runs.views import RunView
 
 Workspace = Annotated[str, typer.Argument(help="The workspace.", show_default=False)]
@@ -62,15 +66,33 @@ Reason = Annotated[
 ]
 
 
-def _runtime(
-    ctx: typer.Context, *, as_json: bool, override_reason: str | None = None
-) -> tuple[TerraformRuntime, PlainObserver]:
+@dataclass(frozen=True)
+class _Command:
+    """What one run command works with: the run service (with this terminal's observer),
+    the labels and the policy override it was given."""
+
+    runs: RunService
+    observer: PlainObserver
+    labels: Labels
+    override_reason: str | None = None
+    wait_timeout: float | None = None
+
+
+def _command(
+    ctx: typer.Context,
+    experiment_id: str | None,
+    test_id: str | None,
+    override_reason: str | None = None,
+    *,
+    wait_timeout: float | None = None,
+) -> _Command:
     from tfctl.cli.progress import make_observer
-    from tfctl.runs.executor import TerraformRuntime
+    from tfctl.runs.service import RunService
 
     observer = make_observer()
-    runtime = TerraformRuntime(app_context(ctx), observer=observer, override_reason=override_reason)
-    return runtime, observer
+    runs = RunService(app_context(ctx), observer=observer)
+    labels = _labels(experiment_id, test_id)
+    return _Command(runs, observer, labels, override_reason, wait_timeout)
 
 
 def _labels(experiment_id: str | None, test_id: str | None) -> Labels:
@@ -96,6 +118,7 @@ def plan(
     as_json: Json = False,
     queue: Queue = False,
     wait: Wait = False,
+    wait_timeout: WaitTimeout = None,
     experiment_id: ExperimentId = None,
     test_id: TestId = None,
 ) -> None:
@@ -110,16 +133,15 @@ def plan(
         if destroy
         else (PlanMode.REFRESH_ONLY if refresh_only else PlanMode.NORMAL)
     )
-    runtime, _ = _runtime(ctx, as_json=as_json)
+    cmd = _command(ctx, experiment_id, test_id, wait_timeout=wait_timeout)
     if queue:
         from tfctl.cli.queueing import submit
-        from tfctl.persistence.kinds import Operation
 
-        submit(runtime, workspace, operation=Operation.PLAN, mode=mode, wait=wait,
-               labels=_labels(experiment_id, test_id), as_json=as_json,
+        queued = cmd.runs.enqueue_plan(workspace, mode=mode, labels=cmd.labels)
+        submit(cmd.runs, queued, wait=wait, as_json=as_json, wait_timeout=wait_timeout,
                detailed_exitcode=detailed_exitcode)  # fmt: skip
         return
-    run = runtime.plan(workspace, mode=mode, labels=_labels(experiment_id, test_id))
+    run = cmd.runs.plan(workspace, mode=mode, labels=cmd.labels)
     _report_plan(run, as_json=as_json)
     if detailed_exitcode and run.has_changes:
         app_context(ctx).has_changes = True
@@ -139,6 +161,7 @@ def apply(
     as_json: Json = False,
     queue: Queue = False,
     wait: Wait = False,
+    wait_timeout: WaitTimeout = None,
     experiment_id: ExperimentId = None,
     test_id: TestId = None,
     override_policy: OverridePolicy = False,
@@ -156,24 +179,20 @@ def apply(
     """
     override_reason = _override_reason(override_policy, reason)
     _require_approval_path(auto_approve)
-    runtime, observer = _runtime(ctx, as_json=as_json, override_reason=override_reason)
-    labels = _labels(experiment_id, test_id)
+    cmd = _command(ctx, experiment_id, test_id, override_reason, wait_timeout=wait_timeout)
     if queue:
-        _queue_apply(runtime, workspace, run, labels, auto_approve=auto_approve, wait=wait,
+        _queue_apply(cmd, workspace, run, auto_approve=auto_approve, wait=wait,
                      as_json=as_json, confirm=confirm)  # fmt: skip
         return
-    found = _plan_to_apply(runtime, workspace, run, labels, as_json=as_json)
-    if found is None:
-        return
-    plan_run, pending = found
-    confirm = _approve(runtime, plan_run, auto_approve=auto_approve, confirm=confirm)
-    if pending:
-        from tfctl.cli.context import note
-
-        planned = f"{plan_run.created_at:%Y-%m-%d %H:%M:%S}Z"
-        note(f"applying {plan_run.action.replace('-', ' ')} {plan_run.id} "
-             f"(planned by {plan_run.actor} at {planned})")  # fmt: skip
-    _apply(runtime, observer, plan_run, labels, as_json=as_json, confirm=confirm)
+    if run is None and cmd.runs.pending_plan(workspace) is None:
+        fresh = cmd.runs.plan(workspace, labels=cmd.labels)
+        if not _show_plan(fresh, as_json=as_json):
+            return
+        run = fresh.id
+    if not auto_approve:  # a person approves what they see; refused now if it would be
+        plan_run = cmd.runs.preview(workspace, run, override_reason=override_reason)
+        confirm = _approve(cmd, plan_run, auto_approve=False, confirm=confirm)
+    _apply(cmd, workspace, run, as_json=as_json, confirm=confirm)
 
 
 def destroy(
@@ -184,6 +203,7 @@ def destroy(
     as_json: Json = False,
     queue: Queue = False,
     wait: Wait = False,
+    wait_timeout: WaitTimeout = None,
     experiment_id: ExperimentId = None,
     test_id: TestId = None,
 ) -> None:
@@ -202,19 +222,18 @@ def destroy(
         raise errors.InvalidInput(
             f"no terminal to confirm in; pass --auto-approve --confirm {workspace}"
         )
-    runtime, observer = _runtime(ctx, as_json=as_json)
-    labels = _labels(experiment_id, test_id)
+    cmd = _command(ctx, experiment_id, test_id, wait_timeout=wait_timeout)
     if queue:  # approved in advance: the worker applies the destroy plan it makes
         if not auto_approve:
-            confirm = _typed_confirmation(runtime, workspace, plan_run=None)
-        _queue_plan_and_apply(runtime, workspace, PlanMode.DESTROY, labels, wait=wait,
-                              as_json=as_json, confirm=confirm)  # fmt: skip
+            confirm = _typed_confirmation(cmd, workspace, plan_run=None)
+        _queue_plan_and_apply(cmd, workspace, PlanMode.DESTROY, wait=wait, as_json=as_json,
+                              confirm=confirm)  # fmt: skip
         return
-    plan_run = runtime.plan(workspace, mode=PlanMode.DESTROY, labels=labels)
+    plan_run = cmd.runs.plan(workspace, mode=PlanMode.DESTROY, labels=cmd.labels)
     if not _show_plan(plan_run, as_json=as_json):
         return
-    confirm = _approve(runtime, plan_run, auto_approve=auto_approve, confirm=confirm)
-    _apply(runtime, observer, plan_run, labels, as_json=as_json, confirm=confirm)
+    confirm = _approve(cmd, plan_run, auto_approve=auto_approve, confirm=confirm)
+    _apply(cmd, workspace, plan_run.id, as_json=as_json, confirm=confirm, plan_run=plan_run)
 
 
 def refresh(
@@ -224,6 +243,7 @@ def refresh(
     as_json: Json = False,
     queue: Queue = False,
     wait: Wait = False,
+    wait_timeout: WaitTimeout = None,
     experiment_id: ExperimentId = None,
     test_id: TestId = None,
 ) -> None:
@@ -232,20 +252,17 @@ def refresh(
     it finds only with --auto-approve; otherwise the plan waits for `tfctl apply`."""
     from tfctl.persistence.kinds import PlanMode
 
+    cmd = _command(ctx, experiment_id, test_id, wait_timeout=wait_timeout)
     if queue:
-        runtime, _ = _runtime(ctx, as_json=as_json)
-        _queue_plan_and_apply(runtime, workspace, PlanMode.REFRESH_ONLY,
-                              _labels(experiment_id, test_id), wait=wait, as_json=as_json,
-                              auto_apply=auto_approve)  # fmt: skip
+        _queue_plan_and_apply(cmd, workspace, PlanMode.REFRESH_ONLY, wait=wait,
+                              as_json=as_json, auto_apply=auto_approve)  # fmt: skip
         return
     _require_approval_path(auto_approve)
-    runtime, observer = _runtime(ctx, as_json=as_json)
-    labels = _labels(experiment_id, test_id)
-    plan_run = runtime.plan(workspace, mode=PlanMode.REFRESH_ONLY, labels=labels)
+    plan_run = cmd.runs.plan(workspace, mode=PlanMode.REFRESH_ONLY, labels=cmd.labels)
     if not _show_plan(plan_run, as_json=as_json):
         return
     _confirm(plan_run, auto_approve=auto_approve)
-    _apply(runtime, observer, plan_run, labels, as_json=as_json)
+    _apply(cmd, workspace, plan_run.id, as_json=as_json, plan_run=plan_run)
 
 
 # --- shared steps ----------------------------------------------------------------------------
@@ -263,26 +280,23 @@ def _override_reason(override_policy: bool, reason: str | None) -> str | None:
     return reason.strip() if override_policy and reason else None
 
 
-def _typed_confirmation(
-    runtime: TerraformRuntime, workspace: str, *, plan_run: RunView | None
-) -> str:
+def _typed_confirmation(cmd: _Command, workspace: str, *, plan_run: RunView | None) -> str:
     """Ask for the workspace's name; a wrong answer discards the destroy plan (so no later
     routine `apply` can pick it up) and nothing is destroyed."""
     from tfctl import errors
-    from tfctl.runs.views import discard
 
     typed = str(typer.prompt(f"Type the workspace name ({workspace}) to destroy it", err=True))
     if typed == workspace:
         return typed
     discarded = ""
     if plan_run is not None:
-        discard(runtime.ctx.store, plan_run.id, actor=runtime.ctx.actor)
+        cmd.runs.discard(plan_run.id)
         discarded = f"; destroy plan {plan_run.id} was discarded"
     raise errors.Cancelled(f"'{typed}' is not '{workspace}'; nothing was destroyed{discarded}")
 
 
 def _approve(
-    runtime: TerraformRuntime, plan_run: RunView, *, auto_approve: bool, confirm: str | None
+    cmd: _Command, plan_run: RunView, *, auto_approve: bool, confirm: str | None
 ) -> str | None:
     """The approval of `plan_run` before it is applied: y/N in a terminal unless
     --auto-approve; for a destroy plan, the workspace's name (--confirm, else typed after
@@ -296,14 +310,13 @@ def _approve(
         require_destroy_confirmation(plan_run.workspace, plan_run.id, confirm)
         return confirm
     _show_plan_table(plan_run)
-    return _typed_confirmation(runtime, plan_run.workspace, plan_run=plan_run)
+    return _typed_confirmation(cmd, plan_run.workspace, plan_run=plan_run)
 
 
 def _queue_apply(
-    runtime: TerraformRuntime,
+    cmd: _Command,
     workspace: str,
     run_id: str | None,
-    labels: Labels,
     *,
     auto_approve: bool,
     wait: bool,
@@ -312,10 +325,10 @@ def _queue_apply(
 ) -> None:
     from tfctl import errors
     from tfctl.cli.queueing import submit
-    from tfctl.persistence.kinds import Operation, PlanMode
+    from tfctl.persistence.kinds import PlanMode
 
-    if run_id is None and not runtime.book.has_pending_plan(workspace):
-        if runtime.override_reason:  # an override is for a plan someone has looked at
+    if run_id is None and cmd.runs.pending_plan(workspace) is None:
+        if cmd.override_reason:  # an override is for a plan someone has looked at
             raise errors.InvalidInput(
                 f"workspace '{workspace}' has no plan to review; --override-policy applies "
                 f"to a reviewed plan: run `tfctl plan {workspace}` first"
@@ -325,22 +338,25 @@ def _queue_apply(
                 f"workspace '{workspace}' has no plan to review; run `tfctl plan {workspace}` "
                 "first, or pass --auto-approve to queue a plan that is applied when made"
             )
-        _queue_plan_and_apply(runtime, workspace, PlanMode.NORMAL, labels, wait=wait,
-                              as_json=as_json)  # fmt: skip
+        _queue_plan_and_apply(cmd, workspace, PlanMode.NORMAL, wait=wait, as_json=as_json)
         return
-    plan_run = runtime.book.applicable_plan(workspace, run_id,
-                                            override_reason=runtime.override_reason)  # fmt: skip
-    confirm = _approve(runtime, plan_run, auto_approve=auto_approve, confirm=confirm)
-    submit(runtime, workspace, operation=Operation.APPLY, mode=PlanMode(plan_run.plan_mode),
-           plan_run_id=plan_run.id, labels=labels, wait=wait, as_json=as_json,
-           confirm=confirm)  # fmt: skip
+    if not auto_approve:
+        plan_run = cmd.runs.preview(workspace, run_id, override_reason=cmd.override_reason)
+        confirm = _approve(cmd, plan_run, auto_approve=False, confirm=confirm)
+
+    def enqueue(name: str | None) -> RunView:
+        return cmd.runs.enqueue_apply(workspace, plan_run_id=run_id, confirm=name,
+                                      override_reason=cmd.override_reason,
+                                      labels=cmd.labels)  # fmt: skip
+
+    queued = _with_typed_name(cmd, enqueue, confirm)
+    submit(cmd.runs, queued, wait=wait, as_json=as_json, wait_timeout=cmd.wait_timeout)
 
 
 def _queue_plan_and_apply(
-    runtime: TerraformRuntime,
+    cmd: _Command,
     workspace: str,
     mode: PlanMode,
-    labels: Labels,
     *,
     wait: bool,
     as_json: bool,
@@ -348,24 +364,27 @@ def _queue_plan_and_apply(
     confirm: str | None = None,
 ) -> None:
     from tfctl.cli.queueing import submit
-    from tfctl.persistence.kinds import Operation
 
-    submit(runtime, workspace, operation=Operation.PLAN, mode=mode, auto_apply=auto_apply,
-           labels=labels, wait=wait, as_json=as_json, confirm=confirm)  # fmt: skip
+    queued = cmd.runs.enqueue_plan(workspace, mode=mode, auto_apply=auto_apply, confirm=confirm,
+                                   labels=cmd.labels)  # fmt: skip
+    submit(cmd.runs, queued, wait=wait, as_json=as_json, wait_timeout=cmd.wait_timeout)
 
 
-def _plan_to_apply(
-    runtime: TerraformRuntime, workspace: str, run_id: str | None, labels: Labels, *, as_json: bool
-) -> tuple[RunView, bool] | None:
-    """The plan to apply and whether it was already pending (else it was just made);
-    None when a fresh plan has nothing to apply."""
-    reason = runtime.override_reason
-    if run_id is not None or runtime.book.has_pending_plan(workspace):
-        return runtime.book.applicable_plan(workspace, run_id, override_reason=reason), True
-    plan_run = runtime.plan(workspace, labels=labels)
-    if not _show_plan(plan_run, as_json=as_json):
-        return None
-    return runtime.book.applicable_plan(workspace, plan_run.id, override_reason=reason), False
+def _with_typed_name(
+    cmd: _Command, act: Callable[[str | None], RunView], confirm: str | None
+) -> RunView:
+    """`act(confirm)`; when it is refused for want of a destroy plan's name and a person is
+    at the terminal, show that plan, ask for the name, and act again with it."""
+    from tfctl import errors
+
+    try:
+        return act(confirm)
+    except errors.ConfirmationRequired as refused:
+        if confirm is not None or not _can_prompt() or refused.run_id is None:
+            raise
+        plan_run = cmd.runs.get(refused.run_id)
+        _show_plan_table(plan_run)
+        return act(_typed_confirmation(cmd, plan_run.workspace, plan_run=plan_run))
 
 
 def _show_plan(plan_run: RunView, *, as_json: bool) -> bool:
@@ -407,27 +426,34 @@ def _show_plan_table(plan_run: RunView) -> None:
 
 
 def _apply(
-    runtime: TerraformRuntime,
-    observer: PlainObserver,
-    plan_run: RunView,
-    labels: Labels,
+    cmd: _Command,
+    workspace: str,
+    plan_run_id: str | None,
     *,
     as_json: bool,
     confirm: str | None = None,
+    plan_run: RunView | None = None,
 ) -> None:
-    counts = plan_run.summary or {}
-    observer.expect(
+    """Apply the plan (the pending one when `plan_run_id` is None) in this process: the
+    service checks, in the transaction that opens the apply, that it may be applied."""
+    counts = (plan_run.summary if plan_run else None) or {}
+    cmd.observer.expect(
         sum(counts.get(k, 0) for k in ("add", "change", "destroy")) + 2 * counts.get("replace", 0)
     )
-    applied = runtime.apply(plan_run.workspace, plan_run_id=plan_run.id, labels=labels,
-                            confirm=confirm)  # fmt: skip
+
+    def apply_it(name: str | None) -> RunView:
+        return cmd.runs.apply(workspace, plan_run_id=plan_run_id, confirm=name,
+                              override_reason=cmd.override_reason, labels=cmd.labels)  # fmt: skip
+
+    applied = _with_typed_name(cmd, apply_it, confirm)
     if as_json:
         print_json(applied.to_dict())
         return
     destroyed = applied.action == "destroy" and applied.status == "applied"
     outcome = "destroyed" if destroyed else applied.status
+    plan_word = "plan" if applied.action == "apply" else f"{applied.action} plan"
     print(f"{applied.workspace}: {outcome} ({applied.action} run {applied.id}, "
-          f"{plan_run.action.replace('-', ' ')} {plan_run.id})")  # fmt: skip
+          f"{plan_word} {applied.parent_run_id})")  # fmt: skip
     _print_policy(applied.policy_results)
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
@@ -11,6 +11,16 @@ from tfctl.cli.context import JSON_OPTION, app_context, print_json, stdout_conso
 app = typer.Typer(
     help="Runs: list, show, follow logs, discard plans, cancel.", no_args_is_help=True
 )
+
+if TYPE_CHECKING:
+    from tfctl.runs.service import RunService
+
+
+def _runs(ctx: typer.Context) -> RunService:
+    from tfctl.runs.service import RunService
+
+    return RunService(app_context(ctx))
+
 
 RunId = Annotated[
     str, typer.Argument(help="A run id (or a unique prefix of one).", show_default=False)
@@ -33,11 +43,10 @@ def list_(
 ) -> None:
     """List runs, newest first."""
     from tfctl.cli.progress import changes_text
-    from tfctl.runs.views import list_runs, waiting_for
 
-    app_ctx = app_context(ctx)
-    views = list_runs(app_ctx.store, workspace=workspace, status=status, limit=limit)
-    waits = waiting_for(app_ctx.store, views, heartbeat_timeout=app_ctx.settings.heartbeat_timeout)
+    runs = _runs(ctx)
+    views = runs.list_runs(workspace=workspace, statuses=status or (), limit=limit)
+    waits = runs.waiting_for(views)
     if as_json:
         print_json([dict(run.to_dict(), waiting_for=waits.get(run.id)) for run in views])
         return
@@ -57,9 +66,8 @@ def list_(
 def show(ctx: typer.Context, run_id: RunId, as_json: Json = False) -> None:
     """Show a run: status, who ran it where, its plan summary."""
     from tfctl.cli.progress import print_summary
-    from tfctl.runs.views import show_run
 
-    run = show_run(app_context(ctx).store, run_id)
+    run = _runs(ctx).get(run_id)
     if as_json:
         print_json(run.to_dict())
         return
@@ -93,27 +101,19 @@ def logs(
     ] = False,
 ) -> None:
     """Print a run's log from the job store (from any machine that shares it)."""
-    from tfctl.runs.views import follow_logs
-
-    for _stream, line in follow_logs(app_context(ctx).store, run_id, follow=follow):
+    for _stream, line in _runs(ctx).follow(run_id, follow=follow):
         print(line, flush=True)
 
 
 @app.command()
 def discard(ctx: typer.Context, run_id: RunId, as_json: Json = False) -> None:
     """Discard a plan that awaits approval; it can never be applied afterwards."""
-    from tfctl.runs.views import discard as discard_run
-
-    app_ctx = app_context(ctx)
-    run = discard_run(app_ctx.store, run_id, actor=app_ctx.actor)
+    run = _runs(ctx).discard(run_id)
     print_json(run.to_dict()) if as_json else print(f"run {run.id}: {run.status}")
 
 
 @app.command()
 def cancel(ctx: typer.Context, run_id: RunId, as_json: Json = False) -> None:
     """Cancel a queued, running or awaiting run; a running terraform is interrupted gracefully."""
-    from tfctl.runs.views import cancel as cancel_run
-
-    app_ctx = app_context(ctx)
-    run = cancel_run(app_ctx.store, run_id, actor=app_ctx.actor)
+    run = _runs(ctx).cancel(run_id)
     print_json(run.to_dict()) if as_json else print(f"run {run.id}: {run.status}")

@@ -22,7 +22,8 @@ from sqlalchemy import (
 )
 from sqlmodel import Field, SQLModel
 
-from tfctl.persistence.types import JsonDocument, UTCDateTime, utcnow
+from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
+from tfctl.persistence.types import EnumText, JsonDocument, UTCDateTime, utcnow
 
 
 def _when(*, nullable: bool = False, index: bool = False) -> Any:
@@ -99,9 +100,11 @@ class Run(SQLModel, table=True):
     parent_run_id: str | None = Field(
         default=None, foreign_key="runs.id", max_length=40, index=True
     )
-    operation: str = Field(max_length=16)
-    plan_mode: str = Field(default="normal", max_length=16)
-    status: str = Field(max_length=24)
+    operation: Operation = Field(sa_column=Column(EnumText(Operation, 16), nullable=False))
+    plan_mode: PlanMode = Field(
+        default=PlanMode.NORMAL, sa_column=Column(EnumText(PlanMode, 16), nullable=False)
+    )
+    status: RunStatus = Field(sa_column=Column(EnumText(RunStatus, 24), nullable=False))
     actor: str = Field(max_length=255)
     host: str = Field(max_length=255)
     terraform_bin: str | None = Field(default=None, max_length=1024)

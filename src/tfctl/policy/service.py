@@ -4,9 +4,7 @@ recorded plan without attaching it (`tfctl policy test`)."""
 from __future__ import annotations
 
 import contextlib
-import hashlib
-import tempfile
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -25,8 +23,6 @@ if TYPE_CHECKING:
     from tfctl.persistence.db import Store
     from tfctl.persistence.models import PolicyAttachment
     from tfctl.policy.checker import PolicyChecker
-    from tfctl.runs.executor import TerraformRuntime
-    from tfctl.runs.views import RunView
 
 
 @dataclass(frozen=True, slots=True)
@@ -144,71 +140,27 @@ def attached_policies(db: Store, workspace_id: str) -> list[PolicyRef]:
 
 
 def evaluate_policy(
-    runtime: TerraformRuntime, policy: str, *, plan_run_id: str
-) -> tuple[RunView, PolicyReport]:
-    """Evaluate `policy` against the recorded plan `plan_run_id` without attaching it. The
-    plan's JSON is made again from its saved plan file and deleted afterwards; messages are
-    scrubbed of the plan's sensitive values. `TfctlError` when no engine is available."""
-    from tfctl.runs.views import show_run
+    checker: PolicyChecker,
+    policy: str,
+    saved_plan: Callable[[], contextlib.AbstractContextManager[tuple[Path, set[str]]]],
+) -> PolicyReport:
+    """Evaluate `policy` against a recorded plan without attaching it. `saved_plan` opens
+    the plan's JSON (made again from its saved plan file, deleted afterwards) with its
+    sensitive values, which are scrubbed from the messages. `TfctlError` when no engine is
+    available."""
     from tfctl.terraform.redact import SecretScrubber
 
     source = resolve_source(policy)
     load_bundle(source)  # refuse a bad POLICY (exit 2) before any terraform runs
-    plan = show_run(runtime.ctx.store, plan_run_id)
-    if plan.operation != "plan" or not plan.plan_sha256:
-        raise errors.InvalidInput(f"run {plan.id} is not a plan with a saved plan file")
-    checker = runtime.policy_checker
     if checker.find_engine() is None:
         raise errors.TfctlError(NO_ENGINE_WARNING)
-    with saved_plan_json(runtime, plan) as (plan_json, secrets):
+    with saved_plan() as (plan_json, secrets):
         report = checker.check([PolicyRef(source)], plan_json)
-    return plan, report.scrubbed(SecretScrubber(secrets).scrub)
-
-
-@contextlib.contextmanager
-def saved_plan_json(runtime: TerraformRuntime, plan: RunView) -> Iterator[tuple[Path, set[str]]]:
-    """`terraform show -json` of a recorded plan, in a private temporary file that is removed
-    on exit (it holds secrets in clear text), with the plan's sensitive values."""
-    from tfctl.terraform.summary import read_plan
-
-    with tempfile.TemporaryDirectory(prefix="tfctl-policy-") as tmp:
-        work = _plan_dir(runtime, plan, Path(tmp) / "work")
-        plan_json = Path(tmp) / "plan.json"
-        runtime.executor.show_json(work, _PLAN_FILE, plan_json)
-        _, secrets = read_plan(plan_json)
-        yield plan_json, secrets
-
-
-_PLAN_FILE = "tfplan.binary"  # runtime.PLAN_FILE; not imported, to keep this module light
-
-
-def _plan_dir(runtime: TerraformRuntime, plan: RunView, scratch: Path) -> Path:
-    """The plan's own working directory when it is on this machine and holds exactly the
-    recorded plan file; else the plan restored from the job store into `scratch`."""
-    from tfctl.persistence import runs as run_store
-    from tfctl.runs import artifacts
-
-    with runtime.ctx.store.read() as session:
-        recorded = run_store.get_run(session=session, run_id=plan.id).work_dir
-    work = Path(recorded) if recorded else runtime.run_dir(plan.id) / "work"
-    root = runtime.ctx.settings.runs_dir.resolve()
-    if work.is_relative_to(root) and _file_sha256(work / _PLAN_FILE) == plan.plan_sha256:
-        return work
-    artifacts.restore(runtime.ctx.store, plan.id, scratch, key=runtime.ctx.settings.artifact_key)
-    runtime.executor.init(scratch)
-    return scratch
+    return report.scrubbed(SecretScrubber(secrets).scrub)
 
 
 def _changed(row: PolicyAttachment) -> bool | None:
     try:
         return load_bundle(Path(row.source)).sha256 != row.sha256
     except errors.InvalidInput:
-        return None
-
-
-def _file_sha256(path: Path) -> str | None:
-    try:
-        with path.open("rb") as handle:
-            return hashlib.file_digest(handle, "sha256").hexdigest()
-    except OSError:
         return None

@@ -1,4 +1,6 @@
-"""The incident kill switch: stop every unfinished run of a workspace, or of all of them.
+"""Stopping runs: the incident kill switch (halt), cancel, discard.
+
+Halt stops every unfinished run of a workspace, or of all of them.
 
 `halt` only writes the job store. A running run is stopped by its own process (the CLI that
 started it, or the worker that claimed it): its `RunGuard` sees the status `cancelled` within
@@ -13,24 +15,19 @@ from dataclasses import asdict, dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
+from tfctl import errors
 from tfctl.persistence import runs as run_store
 from tfctl.persistence import store
 from tfctl.persistence.kinds import RunStatus
 from tfctl.persistence.types import utcnow
-from tfctl.runs.status import transition
+from tfctl.runs.status import HALTABLE, transition
+from tfctl.runs.views import RunView, show_run
 
 if TYPE_CHECKING:
     from sqlmodel import Session
 
     from tfctl.persistence.db import Store
     from tfctl.persistence.models import Run
-
-#: The statuses a halt stops: waiting for the workspace, running, or waiting for approval.
-HALTABLE: tuple[RunStatus, ...] = (
-    RunStatus.QUEUED,
-    RunStatus.RUNNING,
-    RunStatus.AWAITING_APPROVAL,
-)
 
 
 @dataclass(frozen=True, slots=True)
@@ -132,3 +129,44 @@ def _describe(session: Session, run: Run) -> HaltedRun:
         actor=run.actor,
         host=run.host,
     )
+
+
+def discard(db: Store, run_id: str, *, actor: str) -> RunView:
+    """Discard a plan that awaits approval; it can never be applied afterwards."""
+    return _end(db, run_id, RunStatus.DISCARDED, f"discarded by {actor}")
+
+
+def cancel(db: Store, run_id: str, *, actor: str) -> RunView:
+    """Cancel a queued, running or awaiting run. A running terraform notices within a poll
+    interval (its process polls the store) and is interrupted gracefully."""
+    return _end(db, run_id, RunStatus.CANCELLED, f"cancelled by {actor}")
+
+
+def _end(db: Store, run_id: str, to: RunStatus, message: str) -> RunView:
+    with db.write() as session:
+        run = run_store.get_run(session=session, run_id=run_id)
+        moved = transition(
+            session=session, run_id=run.id, to=to, message=message, finished_at=utcnow()
+        )
+        if not moved:
+            raise errors.RunRefused(
+                f"run {run.id} is {run.status}; only "
+                + ("awaiting plans" if to is RunStatus.DISCARDED else "unfinished runs")
+                + f" can be {to.value}",
+                run_id=run.id,
+            )
+    return show_run(db, run.id)
+
+
+def cancel_worker_runs(db: Store, *, worker: str, reason: str) -> list[str]:
+    """Cancel the runs `worker` is executing (it is stopping); their processes notice and
+    interrupt terraform gracefully."""
+    with db.write() as session:
+        running = run_store.runs_in_status(session=session, statuses=[RunStatus.RUNNING])
+        cancelled = [
+            run.id
+            for run in running
+            if run.worker == worker
+            and transition(session=session, run_id=run.id, to=RunStatus.CANCELLED, message=reason)
+        ]
+    return cancelled

@@ -1,10 +1,11 @@
-"""TerraformRuntime: plan, apply, destroy and refresh a workspace, recording every run.
+"""RunExecutor: where a run executes.
 
-A run opens by inserting its row and taking the workspace in one transaction (a second
-state-changing run is refused, naming the holder). It renders the configuration, drives the
-executor with a log sink and a guard that heartbeats and notices cancellation, and ends in
-one status transition. Apply runs are children of plan runs and apply exactly the plan
-file whose SHA-256 was recorded; afterwards the resulting state is snapshotted.
+Given a run the ledger opened (it is `running` and holds its workspace), it renders the
+configuration, drives terraform through the one TerraformExecutor with a log sink and a
+guard that heartbeats and notices cancellation, summarises the plan and runs the policy
+gate, applies exactly the plan file whose SHA-256 was recorded, snapshots the resulting
+state, and ends the run in one status transition. Front ends do not call it: they call
+`RunService`, which opens runs and hands them here.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -24,7 +25,7 @@ from tfctl.persistence import store
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
 from tfctl.policy.gate import report_lines
 from tfctl.runs.guard import RunGuard
-from tfctl.runs.ledger import NO_LABELS, Labels, RunBook
+from tfctl.runs.ledger import Outcome, RunLedger
 from tfctl.runs.log import RunLogSink
 from tfctl.runs.views import RunView, show_run, view
 
@@ -66,96 +67,35 @@ class _Execution:
     workspace_id: str
     sink: RunLogSink
     guard: RunGuard
-    done: dict[str, Any] = field(default_factory=dict)
+    outcome: Outcome = field(default_factory=Outcome)
 
     @property
     def kw(self) -> dict[str, Any]:
         return {"on_line": self.sink, "should_cancel": self.guard.should_cancel}
 
 
-class TerraformRuntime:
-    """Plan / apply / destroy / refresh for one application context. `override_reason` is
-    the operator's reason to apply plans whose soft_mandatory policies failed, in the applies
-    this runtime starts or queues (recorded on them with the actor)."""
+class RunExecutor:
+    """Executes runs the ledger opened, for one application context. Built lazily by
+    `RunService`; the terraform executor and policy checker are made on first use."""
 
     def __init__(
         self,
         ctx: AppContext,
+        ledger: RunLedger,
         *,
         executor: TerraformExecutor | None = None,
         observer: RunObserver | None = None,
         policy_checker: PolicyChecker | None = None,
-        override_reason: str | None = None,
     ) -> None:
         self.ctx = ctx
-        self.override_reason = override_reason
-        self.book = RunBook(ctx)
+        self.ledger = ledger
         self._executor = executor
         self._policy_checker = policy_checker
         self.observer: RunObserver = observer or _Silent()
         self._scrub_secrets: set[str] = set()
 
-    # --- public operations -------------------------------------------------------------
-
-    def plan(
-        self, workspace: str, *, mode: PlanMode = PlanMode.NORMAL, labels: Labels = NO_LABELS
-    ) -> RunView:
-        """Plan `workspace` against its stack's latest spec version. Ends `awaiting_approval`
-        (older awaiting plans become `superseded`) or `no_changes`."""
-        _ = self.executor  # refuse a missing or too old binary before a run exists
-        run = self.book.open(workspace, operation=Operation.PLAN, mode=mode, labels=labels)
-        return self._execute_plan(run)
-
-    def apply(
-        self,
-        workspace: str,
-        *,
-        plan_run_id: str | None = None,
-        labels: Labels = NO_LABELS,
-        confirm: str | None = None,
-    ) -> RunView:
-        """Apply exactly the approved plan `plan_run_id` (default: the workspace's pending
-        plan) in a child run, then record the resulting state version. A plan that policy
-        blocks is refused (`PolicyBlocked`, exit 3) unless `override_reason` covers it; a
-        destroy plan unless `confirm` is the workspace's name (`ConfirmationRequired`)."""
-        reason = self.override_reason
-        plan = self.book.applicable_plan(workspace, plan_run_id, override_reason=reason)
-        _ = self.executor
-        child = self.book.open(workspace, operation=Operation.APPLY, mode=PlanMode(plan.plan_mode),
-                               labels=labels, parent=plan, override_reason=reason,
-                               confirm=confirm)  # fmt: skip
-        return self._execute_apply(child)
-
-    def enqueue(
-        self,
-        workspace: str,
-        *,
-        operation: Operation,
-        mode: PlanMode = PlanMode.NORMAL,
-        plan_run_id: str | None = None,
-        auto_apply: bool = False,
-        labels: Labels = NO_LABELS,
-        confirm: str | None = None,
-    ) -> RunView:
-        """Store a run as `queued` for a worker (`tfctl worker`) and return at once. An apply
-        names its approved plan (refused now if policy blocks it, or if it is a destroy plan
-        and `confirm` is not the workspace's name); a plan with `auto_apply` is applied by the
-        worker as soon as it awaits approval (the caller approved in advance; a destroy plan
-        only with `confirm`), unless policy blocks it."""
-        reason = self.override_reason
-        parent = (
-            self.book.applicable_plan(workspace, plan_run_id, override_reason=reason)
-            if operation is Operation.APPLY
-            else None
-        )
-        return self.book.enqueue(workspace, operation=operation, mode=mode, labels=labels,
-                                 parent=parent, auto_apply=auto_apply,
-                                 override_reason=reason, confirm=confirm)  # fmt: skip
-
-    def execute(self, run_id: str) -> RunView:
-        """Execute a run a worker claimed (it is `running` and holds its workspace)."""
-        with self.ctx.store.read() as session:
-            run = run_store.get_run(session=session, run_id=run_id)
+    def execute(self, run: Run) -> RunView:
+        """Execute an opened run: a plan (and its auto-apply child), or an apply."""
         if run.operation == Operation.PLAN:
             return self._execute_plan(run)
         return self._execute_apply(run)
@@ -178,16 +118,16 @@ class TerraformRuntime:
                              f"{'' if changes else 'no '}changes; going by the plan")  # fmt: skip
             if changes:
                 ex.sink.note(self._share_plan(run.id, work, sensitive=sensitive))
-            ex.done = {
-                "exit_code": 2 if changes else 0,
-                "summary": summary,
-                "terraform_version": summary.get("terraform_version"),
-                "plan_sha256": _sha256(work / PLAN_FILE),
-                "work_dir": str(work),
-                "policy_results": policy,
-            }
+            ex.outcome = Outcome(
+                exit_code=2 if changes else 0,
+                summary=summary,
+                terraform_version=summary.get("terraform_version"),
+                plan_sha256=_sha256(work / PLAN_FILE),
+                work_dir=str(work),
+                policy_results=policy,
+            )
             landed = RunStatus.AWAITING_APPROVAL if changes else RunStatus.NO_CHANGES
-            child = self.book.finish(run.id, ex.done, landed)
+            child = self.ledger.finish(run.id, ex.outcome, landed)
         if child is not None:  # approved in advance (auto_apply): apply it now
             self._ended(run.id)
             return self._execute_apply(child)
@@ -199,20 +139,23 @@ class TerraformRuntime:
         with self._executing(child) as ex:
             executor = self.executor
             plan = show_run(self.ctx.store, child.parent_run_id or "")
+            planned = f"{plan.created_at:%Y-%m-%d %H:%M:%S}Z"
+            ex.sink.note(f"applying {plan.action.replace('-', ' ')} {plan.id} (planned by "
+                         f"{plan.actor} at {planned})")  # fmt: skip
             work = self._plan_workdir(plan, ex)
             for line in report_lines(child.policy_results):  # an override, with its reason
                 ex.sink.note(line)
             self.observer.phase("apply")
             try:
                 result = executor.apply(work, ApplyOptions(plan_file=PLAN_FILE), **ex.kw)
-                ex.done["exit_code"] = result.exit_code
+                ex.outcome = replace(ex.outcome, exit_code=result.exit_code)
             except errors.StateLocked:
                 raise  # terraform changed nothing; the state is another operation's
             except BaseException:
                 self._snapshot_state(work, ex)  # a failed or interrupted apply wrote state
                 raise
             self._snapshot_state(work, ex)
-            self.book.finish(child.id, ex.done, RunStatus.APPLIED)
+            self.ledger.finish(child.id, ex.outcome, RunStatus.APPLIED)
         return self._ended(child.id)
 
     @property
@@ -266,13 +209,10 @@ class TerraformRuntime:
         try:
             yield ex
         except BaseException as exc:
-            raise self.book.fail(run.id, ex.done, exc) from exc
+            raise self.ledger.fail(run.id, ex.outcome, exc) from exc
         finally:
             sink.close()
-            with self.ctx.store.write() as session:
-                run_store.release_workspace(
-                    session=session, workspace_id=run.workspace_id, run_id=run.id
-                )
+            self.ledger.release(run)
 
     def _ended(self, run_id: str) -> RunView:
         ended = show_run(self.ctx.store, run_id)
@@ -287,7 +227,8 @@ class TerraformRuntime:
 
         with self.ctx.store.read() as session:
             ws = store.get_workspace_by_id(session=session, workspace_id=run.workspace_id)
-            assert run.spec_version_id is not None
+            if run.spec_version_id is None:  # every plan row records one; never guess
+                raise errors.RunError(f"run {run.id} records no spec version", run_id=run.id)
             row = store.get_spec_version_by_id(session=session, version_id=run.spec_version_id)
         spec = TerraformStackSpec.model_validate_json(row.canonical_json)
         values = {**spec.variables, **ws.variables}
@@ -349,29 +290,60 @@ class TerraformRuntime:
         """The plan's working directory, verified to hold exactly the recorded plan file.
         A directory outside this machine's runs root (another worker's, another machine's)
         is not used: the plan is restored from the job store and initialised here."""
-        with self.ctx.store.read() as session:
-            recorded = run_store.get_run(session=session, run_id=plan.id).work_dir
-        root = self.ctx.settings.runs_dir.resolve()
-        work = Path(recorded) if recorded else self.run_dir(plan.id) / "work"
-        if not (work.is_relative_to(root) and (work / PLAN_FILE).is_file()):
-            work = self._restore_plan(plan, ex)
+        work = self._recorded_workdir(plan)
+        if work is None:
+            work = self.run_dir(plan.id) / "work"
+            if not (work / PLAN_FILE).is_file():
+                self._restore(plan, work)
+                ex.sink.note(f"restored plan {plan.id} (planned on {plan.host}) into {work}")
+            self.observer.phase("init")
+            self.executor.init(work, **ex.kw)
         if _sha256(work / PLAN_FILE) != plan.plan_sha256:
             raise errors.RunRefused(
                 f"the plan file of run {plan.id} changed after it was planned (its SHA-256 no "
-                f"longer matches); it will not be applied. Run `tfctl plan {plan.workspace}`"
-            )
+                f"longer matches); it will not be applied. Run `tfctl plan {plan.workspace}`",
+                workspace=plan.workspace, run_id=plan.id,
+            )  # fmt: skip
         return work
 
-    def _restore_plan(self, plan: RunView, ex: _Execution) -> Path:
+    def _recorded_workdir(self, plan: RunView) -> Path | None:
+        """The plan's own working directory when it is under this machine's runs root and
+        still holds a plan file; None otherwise."""
+        with self.ctx.store.read() as session:
+            recorded = run_store.get_run(session=session, run_id=plan.id).work_dir
+        work = Path(recorded) if recorded else self.run_dir(plan.id) / "work"
+        root = self.ctx.settings.runs_dir.resolve()
+        return work if work.is_relative_to(root) and (work / PLAN_FILE).is_file() else None
+
+    def _restore(self, plan: RunView, dest: Path) -> None:
         from tfctl.runs import artifacts
 
-        work = self.run_dir(plan.id) / "work"
-        if not (work / PLAN_FILE).is_file():
-            artifacts.restore(self.ctx.store, plan.id, work, key=self.ctx.settings.artifact_key)
-            ex.sink.note(f"restored plan {plan.id} (planned on {plan.host}) into {work}")
-        self.observer.phase("init")
-        self.executor.init(work, **ex.kw)
-        return work
+        artifacts.restore(self.ctx.store, plan.id, dest, key=self.ctx.settings.artifact_key)
+
+    @contextlib.contextmanager
+    def saved_plan_json(self, plan: RunView) -> Iterator[tuple[Path, set[str]]]:
+        """`terraform show -json` of a recorded plan, in a private temporary file that is
+        removed on exit (it holds secrets in clear text), with the plan's sensitive values.
+        The plan's own directory is used when it holds exactly the recorded plan file; else
+        the plan is restored from the job store into a scratch directory."""
+        import tempfile
+
+        from tfctl.terraform.summary import read_plan
+
+        if plan.operation != Operation.PLAN or not plan.plan_sha256:
+            raise errors.InvalidInput(
+                f"run {plan.id} is not a plan with a saved plan file", run_id=plan.id
+            )
+        with tempfile.TemporaryDirectory(prefix="tfctl-plan-") as tmp:
+            work = self._recorded_workdir(plan)
+            if work is None or _sha256(work / PLAN_FILE) != plan.plan_sha256:
+                work = Path(tmp) / "work"
+                self._restore(plan, work)
+                self.executor.init(work)
+            plan_json = Path(tmp) / "plan.json"
+            self.executor.show_json(work, PLAN_FILE, plan_json)
+            _, secrets = read_plan(plan_json)
+            yield plan_json, secrets
 
     def _snapshot_state(self, work: Path, ex: _Execution) -> None:
         """Record the workspace's state after an apply (even a failed or interrupted one:

@@ -1,16 +1,16 @@
-"""RunBook: a run's life in the job store — its row, its workspace, its final status.
+"""RunLedger: a run's life in the job store — its row, its workspace, its final status.
 
 Opening a run inserts its row and takes the workspace in one transaction (a second
-state-changing run is refused, naming the holder; a holder whose process stopped
-heartbeating is declared lost and freed). Ending a run is one status transition that also
-moves its plan parent, supersedes older plans, or hands the workspace to an auto-apply
-child. The terraform side lives in `runtime.py`.
+state-changing run is refused, naming the holder; a holder whose lease expired is declared
+lost and freed). An apply opens only after its plan passed `check_applicable` inside that
+same transaction: the one check that decides. Ending a run is one status transition that
+also moves its plan parent, supersedes older plans, or hands the workspace to an auto-apply
+child. The terraform side lives in `executor.py`; the status rules in `status.py`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from datetime import timedelta
+from dataclasses import dataclass, fields
 from typing import TYPE_CHECKING, Any
 
 from tfctl import errors
@@ -18,7 +18,7 @@ from tfctl.persistence import runs as run_store
 from tfctl.persistence import store
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
 from tfctl.persistence.types import utcnow
-from tfctl.runs.status import NOT_APPLICABLE, transition
+from tfctl.runs.status import NOT_APPLICABLE, lease_cutoff, transition
 from tfctl.runs.views import RunView, view
 
 if TYPE_CHECKING:
@@ -40,78 +40,77 @@ class Labels:
 NO_LABELS = Labels()
 
 
-class RunBook:
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """What an execution learned about its run, written with its final status. A field left
+    None is not written (an apply never overwrites the plan's summary it never had)."""
+
+    exit_code: int | None = None
+    summary: dict[str, Any] | None = None
+    terraform_version: str | None = None
+    plan_sha256: str | None = None
+    work_dir: str | None = None
+    policy_results: dict[str, Any] | None = None
+
+    def columns(self) -> dict[str, Any]:
+        values = {f.name: getattr(self, f.name) for f in fields(self)}
+        return {name: value for name, value in values.items() if value is not None}
+
+
+@dataclass(frozen=True, slots=True)
+class RunRequest:
+    """One run to open: what it does, who asked, and (for an apply) which plan with what
+    approval. `plan_run_id` None for an apply means the workspace's pending plan."""
+
+    workspace: str
+    operation: Operation
+    actor: str
+    mode: PlanMode = PlanMode.NORMAL
+    labels: Labels = NO_LABELS
+    plan_run_id: str | None = None
+    plan_sha256: str | None = None
+    override_reason: str | None = None
+    confirm: str | None = None
+    auto_apply: bool = False
+
+
+class RunLedger:
     def __init__(self, ctx: AppContext) -> None:
         self.ctx = ctx
 
     # --- opening -----------------------------------------------------------------------
 
-    def open(
-        self,
-        workspace: str,
-        *,
-        operation: Operation,
-        mode: PlanMode,
-        labels: Labels,
-        parent: RunView | None = None,
-        override_reason: str | None = None,
-        confirm: str | None = None,
-    ) -> Run:
+    def open(self, request: RunRequest) -> Run:
         """Insert the run as `running` and take the workspace, in one transaction."""
         with self.ctx.store.write() as session:
-            run = self.insert(
-                session, workspace, operation=operation, mode=mode, labels=labels,
-                parent=parent, status=RunStatus.RUNNING, override_reason=override_reason,
-                confirm=confirm,
-            )  # fmt: skip
+            run = self._insert(session, request, status=RunStatus.RUNNING)
             ws = store.get_workspace_by_id(session=session, workspace_id=run.workspace_id)
             self._take_workspace(session, ws, run)
         return run
 
-    def enqueue(
-        self,
-        workspace: str,
-        *,
-        operation: Operation,
-        mode: PlanMode,
-        labels: Labels,
-        parent: RunView | None,
-        auto_apply: bool,
-        override_reason: str | None = None,
-        confirm: str | None = None,
-    ) -> RunView:
-        if operation is Operation.PLAN and mode is PlanMode.DESTROY and auto_apply:
-            require_destroy_confirmation(workspace, None, confirm)  # approved in advance
+    def enqueue(self, request: RunRequest) -> RunView:
+        """Insert the run as `queued`. A destroy plan approved in advance (auto-apply) needs
+        its confirmation now, when it is approved."""
+        if request.mode is PlanMode.DESTROY and request.auto_apply:
+            require_destroy_confirmation(request.workspace, None, request.confirm)
         with self.ctx.store.write() as session:
-            run = self.insert(
-                session, workspace, operation=operation, mode=mode, labels=labels,
-                parent=parent, status=RunStatus.QUEUED, auto_apply=auto_apply,
-                override_reason=override_reason, confirm=confirm,
-            )  # fmt: skip
-            return view(session, run)
+            return view(session, self._insert(session, request, status=RunStatus.QUEUED))
 
-    def insert(
-        self,
-        session: Session,
-        workspace: str,
-        *,
-        operation: Operation,
-        mode: PlanMode,
-        labels: Labels,
-        parent: RunView | None,
-        status: RunStatus,
-        auto_apply: bool = False,
-        override_reason: str | None = None,
-        confirm: str | None = None,
-    ) -> Run:
+    def _insert(self, session: Session, request: RunRequest, *, status: RunStatus) -> Run:
         """A new run row; a plan records the stack's latest version, an apply its plan's
-        (refused unless the plan may be applied — a destroy plan only with `confirm` equal
-        to the workspace's name —; a policy override is recorded on it)."""
-        ws = store.get_workspace(session=session, name=workspace)
-        policy_results = None
-        if parent is not None:
-            plan = run_store.get_run(session=session, run_id=parent.id)
-            policy_results = self._gate(ws, plan, override_reason, confirm)
+        (refused unless the plan may be applied: `check_applicable`; a policy override is
+        recorded on it)."""
+        ws = store.get_workspace(session=session, name=request.workspace)
+        policy_results, parent = None, None
+        if request.operation is Operation.APPLY:
+            parent = find_plan(session, ws, request.plan_run_id)
+            if request.plan_sha256 is not None and request.plan_sha256 != parent.plan_sha256:
+                raise errors.PlanMismatch(
+                    f"plan {parent.id} has SHA-256 {parent.plan_sha256}, not "
+                    f"{request.plan_sha256}; review the plan you mean to apply",
+                    workspace=ws.name, run_id=parent.id,
+                )  # fmt: skip
+            policy_results = self._gate(ws, parent, request)
             version_id = parent.spec_version_id
         else:
             stack = store.get_stack_by_id(session=session, stack_id=ws.stack_id)
@@ -122,35 +121,34 @@ class RunBook:
             workspace_id=ws.id,
             spec_version_id=version_id,
             parent_run_id=parent.id if parent else None,
-            operation=operation.value,
-            plan_mode=mode.value,
-            status=status.value,
-            auto_apply=auto_apply,
+            operation=request.operation,
+            plan_mode=PlanMode(parent.plan_mode) if parent else request.mode,
+            status=status,
+            auto_apply=request.auto_apply,
             policy_results=policy_results,
-            actor=self.ctx.actor,
+            actor=request.actor,
             host=self.ctx.host,
             terraform_bin=self.ctx.settings.terraform_bin,
             terraform_version=parent.terraform_version if parent else None,
-            experiment_id=labels.experiment_id,
-            test_id=labels.test_id,
+            experiment_id=request.labels.experiment_id,
+            test_id=request.labels.test_id,
             started_at=now,
             heartbeat_at=now,
         )
 
-    def _gate(
-        self, ws: Workspace, plan: Run, override_reason: str | None, confirm: str | None
-    ) -> dict[str, Any] | None:
+    def _gate(self, ws: Workspace, plan: Run, request: RunRequest) -> dict[str, Any] | None:
         """Refuse an apply of `plan` unless it may be applied (`check_applicable`); returns
         the override record for the apply run when a soft_mandatory block was overridden."""
         from tfctl.policy.gate import override_record
 
+        reason = request.override_reason
         required = self.ctx.settings.policy_require_engine
-        block = check_applicable(ws, plan, override_reason=override_reason,
-                                 require_engine=required, confirm=confirm)  # fmt: skip
-        if block is None or override_reason is None:
+        block = check_applicable(ws, plan, override_reason=reason, confirm=request.confirm,
+                                 require_engine=required)  # fmt: skip
+        if block is None or reason is None:
             return None
-        return override_record(block, actor=self.ctx.actor, reason=override_reason,
-                               plan_id=plan.id, at=utcnow())  # fmt: skip
+        return override_record(block, actor=request.actor, reason=reason, plan_id=plan.id,
+                               at=utcnow())  # fmt: skip
 
     def _take_workspace(self, session: Session, ws: Workspace, run: Run) -> None:
         holder_id = run_store.acquire_workspace(session=session, workspace_id=ws.id, run_id=run.id)
@@ -162,43 +160,48 @@ class RunBook:
             raise errors.WorkspaceBusy(
                 f"workspace '{ws.name}' is busy: run {holder.id} ({holder.operation}, "
                 f"{holder.status}, by {holder.actor} on {holder.host} since {since}); wait for "
-                f"it (`tfctl runs logs {holder.id} --follow`) or cancel it"
-            )
+                f"it (`tfctl runs logs {holder.id} --follow`) or cancel it",
+                workspace=ws.name, run_id=holder.id,
+            )  # fmt: skip
         if run_store.acquire_workspace(session=session, workspace_id=ws.id, run_id=run.id):
-            raise errors.WorkspaceBusy(f"workspace '{ws.name}' was taken by another run; retry")
+            raise errors.WorkspaceBusy(
+                f"workspace '{ws.name}' was taken by another run; retry", workspace=ws.name
+            )
 
     def _release_if_stale(self, session: Session, ws: Workspace, holder: Run) -> bool:
-        """Free a lock whose run ended or whose process stopped heartbeating."""
+        """Free a lock whose run ended or whose lease (heartbeat) expired."""
         beat = holder.heartbeat_at or holder.started_at
-        stale_after = timedelta(seconds=self.ctx.settings.heartbeat_timeout)
-        if (
-            holder.status == RunStatus.RUNNING
-            and beat is not None
-            and utcnow() - beat < stale_after
-        ):
+        cutoff = lease_cutoff(self.ctx.settings.heartbeat_timeout)
+        if holder.status == RunStatus.RUNNING and beat is not None and beat > cutoff:
             return False
         if holder.status == RunStatus.RUNNING:
             declare_lost(session, holder)
         run_store.release_workspace(session=session, workspace_id=ws.id, run_id=holder.id)
         return True
 
+    def release(self, run: Run) -> None:
+        with self.ctx.store.write() as session:
+            run_store.release_workspace(
+                session=session, workspace_id=run.workspace_id, run_id=run.id
+            )
+
     # --- ending ------------------------------------------------------------------------
 
-    def finish(self, run_id: str, done: dict[str, Any], to: RunStatus) -> Run | None:
+    def finish(self, run_id: str, outcome: Outcome, to: RunStatus) -> Run | None:
         """End the run in `to`. A plan approved in advance (`auto_apply`) that now awaits
         approval gets its apply child here, in the same transaction, and hands it the
         workspace, so no other run can slip in between plan and apply."""
         with self.ctx.store.write() as session:
             run = run_store.get_run(session=session, run_id=run_id)
-            fields = dict(done, finished_at=utcnow())
-            held = self._held_by_policy(session, run, done, to)
+            columns = dict(outcome.columns(), finished_at=utcnow())
+            held = self._held_by_policy(session, run, outcome, to)
             if held is not None:
-                fields["message"] = held
-            if not transition(session=session, run_id=run_id, to=to, **fields):
-                raise errors.Cancelled(stopped_message(run))
+                columns["message"] = held
+            if not transition(session=session, run_id=run_id, to=to, **columns):
+                raise errors.Cancelled(stopped_message(run), run_id=run.id)
             if run.parent_run_id is not None:
                 transition(session=session, run_id=run.parent_run_id, to=to,
-                                     message=f"applied by run {run.id}")  # fmt: skip
+                           message=f"applied by run {run.id}")  # fmt: skip
                 return None
             run_store.supersede_older_plans(
                 session=session, workspace_id=run.workspace_id, newer_run_id=run_id
@@ -208,7 +211,7 @@ class RunBook:
         return None
 
     def _held_by_policy(
-        self, session: Session, run: Run, done: dict[str, Any], to: RunStatus
+        self, session: Session, run: Run, outcome: Outcome, to: RunStatus
     ) -> str | None:
         """Why a plan approved in advance is not applied after all: policy blocks it. It
         stays awaiting approval, for a person to look at (and override, if soft)."""
@@ -217,7 +220,7 @@ class RunBook:
         if not (to is RunStatus.AWAITING_APPROVAL and run.auto_apply):
             return None
         required = self.ctx.settings.policy_require_engine
-        block = blocked_by(done.get("policy_results"), require_engine=required)
+        block = blocked_by(outcome.policy_results, require_engine=required)
         if block is None:
             return None
         ws = store.get_workspace_by_id(session=session, workspace_id=run.workspace_id)
@@ -225,19 +228,19 @@ class RunBook:
 
     def _auto_apply_child(self, session: Session, plan: Run) -> Run:
         ws = store.get_workspace_by_id(session=session, workspace_id=plan.workspace_id)
-        labels = Labels(experiment_id=plan.experiment_id, test_id=plan.test_id)
         # approved in advance: a destroy plan's name was confirmed when it was queued
-        child = self.insert(session, ws.name, operation=Operation.APPLY,
-                            mode=PlanMode(plan.plan_mode), labels=labels,
-                            parent=view(session, plan), status=RunStatus.RUNNING,
-                            confirm=ws.name)  # fmt: skip
+        request = RunRequest(
+            ws.name, Operation.APPLY, actor=plan.actor, plan_run_id=plan.id, confirm=ws.name,
+            labels=Labels(experiment_id=plan.experiment_id, test_id=plan.test_id),
+        )  # fmt: skip
+        child = self._insert(session, request, status=RunStatus.RUNNING)
         child.worker = plan.worker
         run_store.hand_over_workspace(
             session=session, workspace_id=ws.id, from_run_id=plan.id, to_run_id=child.id
         )
         return child
 
-    def fail(self, run_id: str, done: dict[str, Any], exc: BaseException) -> BaseException:
+    def fail(self, run_id: str, outcome: Outcome, exc: BaseException) -> BaseException:
         """Record why the run ended early; returns the error the caller should raise (a
         run cancelled or halted by someone else becomes `Cancelled`, exit code 4)."""
         cancelled = isinstance(
@@ -246,58 +249,76 @@ class RunBook:
         to = RunStatus.CANCELLED if cancelled else RunStatus.ERRORED
         message = "interrupted (Ctrl-C)" if isinstance(exc, KeyboardInterrupt) else str(exc)
         code = getattr(exc, "exit_code", 4 if cancelled else 1)
+        columns = dict(outcome.columns(), finished_at=utcnow())
+        columns.setdefault("exit_code", code)
         with self.ctx.store.write() as session:
             run = run_store.get_run(session=session, run_id=run_id)
-            fields = dict(done, exit_code=done.get("exit_code", code), finished_at=utcnow())
-            moved = transition(session=session, run_id=run.id, to=to, message=message, **fields)
-            if not moved:  # someone else ended it first (cancel, halt): keep their status
-                run_store.update_run(session=session, run_id=run.id, **fields)
+            moved = transition(session=session, run_id=run.id, to=to, message=message, **columns)
+            if not moved:  # someone else ended it first (cancel, halt, lost): keep their status
+                run_store.update_run(session=session, run_id=run.id, **columns)
             if run.parent_run_id is not None:
                 note = f"its apply {run.id} {to.value}: {message}"
-                transition(session=session, run_id=run.parent_run_id, to=to,
-                                     message=note)  # fmt: skip
+                transition(session=session, run_id=run.parent_run_id, to=to, message=note)
             session.refresh(run)
             if run.status == RunStatus.CANCELLED:
-                return errors.Cancelled(stopped_message(run))
+                return errors.Cancelled(stopped_message(run), run_id=run.id)
         return exc
 
-    # --- applicability -----------------------------------------------------------------
+    # --- reading -----------------------------------------------------------------------
 
-    def applicable_plan(
+    def preview(
         self, workspace: str, plan_run_id: str | None = None, *, override_reason: str | None = None
     ) -> RunView:
-        """The plan an apply would apply, or `RunRefused` saying why it cannot be applied
-        (`PolicyBlocked` when its policy results block it; see `check_applicable`). A destroy
-        plan's confirmation is not asked here: the apply itself refuses it without one."""
+        """The plan an apply would apply, refused now (`RunRefused`, `PolicyBlocked`) when it
+        could not be, so a person is not asked to approve what will be refused. Only a
+        preview: the apply's own transaction checks again and decides. A destroy plan's
+        confirmation is asked after the preview, so it is not checked here."""
         with self.ctx.store.read() as session:
             ws = store.get_workspace(session=session, name=workspace)
-            plan = _find_plan(session, ws, plan_run_id)
-            check_applicable(ws, plan, override_reason=override_reason,
-                             require_engine=self.ctx.settings.policy_require_engine,
-                             confirm=ws.name)  # fmt: skip
+            plan = find_plan(session, ws, plan_run_id)
+            check_applicable(ws, plan, override_reason=override_reason, confirm=ws.name,
+                             require_engine=self.ctx.settings.policy_require_engine)  # fmt: skip
             return view(session, plan)
 
-    def has_pending_plan(self, workspace: str) -> bool:
+    def pending_plan(self, workspace: str) -> RunView | None:
+        """The workspace's newest plan if it awaits approval."""
         with self.ctx.store.read() as session:
             ws = store.get_workspace(session=session, name=workspace)
             latest = run_store.latest_plan(session=session, workspace_id=ws.id)
-            return latest is not None and latest.status == RunStatus.AWAITING_APPROVAL
+            if latest is None or latest.status != RunStatus.AWAITING_APPROVAL:
+                return None
+            return view(session, latest)
+
+    def reap_lost(self) -> list[str]:
+        """Declare `running` runs whose lease expired (their worker or process died) lost:
+        `errored`, workspace freed, never re-run by themselves. Returns their ids."""
+        cutoff = lease_cutoff(self.ctx.settings.heartbeat_timeout)
+        with self.ctx.store.write() as session:
+            stale = run_store.stale_holders(session=session, older_than=cutoff)
+            lost = [run.id for run in stale if declare_lost(session, run)]
+            for run in run_store.orphaned_locks(session=session, older_than=cutoff):
+                # cancelled or halted after its process died: nobody else will let go
+                run_store.release_workspace(session=session, workspace_id=run.workspace_id,
+                                            run_id=run.id)  # fmt: skip
+                if run.finished_at is None:
+                    run_store.update_run(session=session, run_id=run.id, finished_at=utcnow())
+            return lost
 
 
 def declare_lost(session: Session, run: Run) -> bool:
-    """Mark a running run whose process stopped heartbeating `errored`, free its workspace,
-    and end its plan parent. It is never re-run by itself: an apply needs a new plan."""
+    """Mark a running run whose lease expired `errored`, free its workspace, and end its plan
+    parent. It is never re-run by itself: an apply needs a new plan."""
     beat = run.heartbeat_at or run.started_at
     who = f"worker {run.worker}" if run.worker else f"its process on {run.host}"
     when = f"{beat:%Y-%m-%d %H:%M:%S}Z" if beat else "never"
     message = f"{who} stopped heartbeating (last at {when}); the run was not retried"
     if not transition(session=session, run_id=run.id, to=RunStatus.ERRORED,
-                                message=message, finished_at=utcnow()):  # fmt: skip
+                      message=message, finished_at=utcnow()):  # fmt: skip
         return False
     run_store.release_workspace(session=session, workspace_id=run.workspace_id, run_id=run.id)
     if run.parent_run_id is not None:
         transition(session=session, run_id=run.parent_run_id, to=RunStatus.ERRORED,
-                             message=f"its apply {run.id} was lost: {message}")  # fmt: skip
+                   message=f"its apply {run.id} was lost: {message}")  # fmt: skip
     return True
 
 
@@ -306,6 +327,25 @@ def stopped_message(run: Run) -> str:
         reason = f": {run.halt_reason}" if run.halt_reason else ""
         return f"run {run.id} was halted by {run.halted_by}{reason}"
     return f"run {run.id} was cancelled ({run.message or 'no reason given'})"
+
+
+def find_plan(session: Session, ws: Workspace, plan_run_id: str | None) -> Run:
+    """The plan `plan_run_id` of `ws`, or the workspace's newest plan."""
+    if plan_run_id is not None:
+        plan = run_store.get_run(session=session, run_id=plan_run_id)
+        if plan.workspace_id != ws.id:
+            raise errors.RunRefused(
+                f"run {plan.id} is not a run of workspace '{ws.name}'",
+                workspace=ws.name, run_id=plan.id,
+            )  # fmt: skip
+        return plan
+    latest = run_store.latest_plan(session=session, workspace_id=ws.id)
+    if latest is None:
+        raise errors.RunRefused(
+            f"workspace '{ws.name}' has no plan to apply; run `tfctl plan {ws.name}` first",
+            workspace=ws.name,
+        )
+    return latest
 
 
 def require_destroy_confirmation(workspace: str, plan_id: str | None, confirm: str | None) -> None:
@@ -320,20 +360,6 @@ def require_destroy_confirmation(workspace: str, plan_id: str | None, confirm: s
         f"type the workspace's name when asked, or pass --confirm {workspace}",
         workspace=workspace, run_id=plan_id,
     )  # fmt: skip
-
-
-def _find_plan(session: Session, ws: Workspace, plan_run_id: str | None) -> Run:
-    if plan_run_id is not None:
-        plan = run_store.get_run(session=session, run_id=plan_run_id)
-        if plan.workspace_id != ws.id:
-            raise errors.RunRefused(f"run {plan.id} is not a run of workspace '{ws.name}'")
-        return plan
-    latest = run_store.latest_plan(session=session, workspace_id=ws.id)
-    if latest is None:
-        raise errors.RunRefused(
-            f"workspace '{ws.name}' has no plan to apply; run `tfctl plan {ws.name}` first"
-        )
-    return latest
 
 
 def check_applicable(
@@ -353,7 +379,9 @@ def check_applicable(
     from tfctl.policy.gate import enforce
 
     if plan.operation != Operation.PLAN:
-        raise errors.RunRefused(f"run {plan.id} is an apply, not a plan")
+        raise errors.RunRefused(
+            f"run {plan.id} is an apply, not a plan", workspace=ws.name, run_id=plan.id
+        )
     status = RunStatus(plan.status)
     if status is RunStatus.AWAITING_APPROVAL:
         if plan.plan_mode == PlanMode.DESTROY:
@@ -366,4 +394,6 @@ def check_applicable(
     elif plan.message:
         reason = f" ({plan.message})"
     why = NOT_APPLICABLE[status].format(id=plan.id, workspace=ws.name, reason=reason)
-    raise errors.RunRefused(f"plan {plan.id} cannot be applied: {why}")
+    raise errors.RunRefused(
+        f"plan {plan.id} cannot be applied: {why}", workspace=ws.name, run_id=plan.id
+    )

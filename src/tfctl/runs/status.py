@@ -7,9 +7,11 @@ one run can therefore never produce an illegal sequence: the loser's update matc
 
 from __future__ import annotations
 
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tfctl.persistence.kinds import RunStatus
+from tfctl.persistence.types import utcnow
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -27,8 +29,22 @@ TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
 
 TERMINAL: frozenset[RunStatus] = frozenset(set(RunStatus) - set(TRANSITIONS))
 
-#: Statuses in which a run holds or waits for its workspace (halt and cancel stop these).
+#: Statuses in which a run holds or waits for its workspace.
 ACTIVE: frozenset[RunStatus] = frozenset({S.QUEUED, S.RUNNING})
+
+#: Statuses a halt stops: waiting for the workspace, running, or waiting for approval.
+HALTABLE: frozenset[RunStatus] = frozenset({S.QUEUED, S.RUNNING, S.AWAITING_APPROVAL})
+
+#: Statuses after which a run's log grows no more (a plan that awaits approval is done
+#: planning; its apply is another run).
+LOG_COMPLETE: frozenset[RunStatus] = TERMINAL | {S.AWAITING_APPROVAL}
+
+
+def lease_cutoff(timeout: float, now: datetime | None = None) -> datetime:
+    """A run's heartbeat is its lease: one whose last beat is older than this has expired
+    (its process is presumed dead; the run may be declared lost). Workers count as alive by
+    the same rule."""
+    return (now or utcnow()) - timedelta(seconds=timeout)
 
 
 def predecessors(target: RunStatus) -> frozenset[RunStatus]:

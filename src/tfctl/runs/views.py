@@ -1,4 +1,4 @@
-"""Reading runs: the view users see (`--json` shape), lists, logs, discard and cancel."""
+"""Reading runs: the view users see (`--json` shape), lists, logs and what queued runs wait for."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from tfctl.persistence import runs as run_store
 from tfctl.persistence import store
 from tfctl.persistence.kinds import RunStatus
 from tfctl.persistence.types import utcnow
-from tfctl.runs.status import TERMINAL, transition
+from tfctl.runs.status import LOG_COMPLETE, lease_cutoff
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -152,63 +152,63 @@ def follow_logs(
 
 def _finished(session: Session, run_id: str) -> bool:
     run = run_store.get_run(session=session, run_id=run_id)
-    return RunStatus(run.status) in TERMINAL or run.status in (
-        RunStatus.AWAITING_APPROVAL,
-        RunStatus.NO_CHANGES,
-    )
+    return run.status in LOG_COMPLETE
 
 
-def discard(db: Store, run_id: str, *, actor: str) -> RunView:
-    """Discard a plan that awaits approval; it can never be applied afterwards."""
-    return _end(db, run_id, RunStatus.DISCARDED, f"discarded by {actor}")
+@dataclass(frozen=True, slots=True)
+class LogLine:
+    seq: int
+    stream: str
+    text: str
+    at: datetime
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"seq": self.seq, "stream": self.stream, "text": self.text,
+                "at": self.at.isoformat()}  # fmt: skip
 
 
-def cancel(db: Store, run_id: str, *, actor: str) -> RunView:
-    """Cancel a queued, running or awaiting run. A running terraform notices within a second
-    (its process polls the store) and is interrupted gracefully."""
-    return _end(db, run_id, RunStatus.CANCELLED, f"cancelled by {actor}")
+@dataclass(frozen=True, slots=True)
+class LogPage:
+    """Log lines after a sequence number; `next` is the `after` of the next page, and
+    `finished` says the run is done (no line will follow those read)."""
+
+    lines: tuple[LogLine, ...]
+    next: int
+    finished: bool
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"lines": [line.to_dict() for line in self.lines], "next": self.next,
+                "finished": self.finished}  # fmt: skip
 
 
-def _end(db: Store, run_id: str, to: RunStatus, message: str) -> RunView:
-    with db.write() as session:
-        run = run_store.get_run(session=session, run_id=run_id)
-        moved = transition(
-            session=session, run_id=run.id, to=to, message=message, finished_at=utcnow()
-        )
-        if not moved:
-            raise errors.RunRefused(
-                f"run {run.id} is {run.status}; only "
-                + ("awaiting plans" if to is RunStatus.DISCARDED else "unfinished runs")
-                + f" can be {to.value}"
-            )
-    return show_run(db, run.id)
+def log_page(db: Store, run_id: str, *, after: int = 0, limit: int = 1000) -> LogPage:
+    """Read `finished` before the lines: a run that ends between the two reads is then seen
+    as unfinished, and the next page (empty, finished) closes it; never the other way."""
+    with db.read() as session:
+        run_id = run_store.get_run(session=session, run_id=run_id).id
+        finished = _finished(session, run_id)
+        rows = run_store.read_logs(session=session, run_id=run_id, after_seq=after, limit=limit)
+    lines = tuple(LogLine(r.seq, r.stream, r.line, r.created_at) for r in rows)
+    done = finished and len(rows) < limit
+    return LogPage(lines, lines[-1].seq if lines else after, done)
 
 
-def cancel_worker_runs(db: Store, *, worker: str, reason: str) -> list[str]:
-    """Cancel the runs `worker` is executing (it is stopping); their processes notice and
-    interrupt terraform gracefully."""
-    with db.write() as session:
-        running = run_store.runs_in_status(session=session, statuses=[RunStatus.RUNNING])
-        cancelled = [
-            run.id
-            for run in running
-            if run.worker == worker
-            and transition(session=session, run_id=run.id, to=RunStatus.CANCELLED, message=reason)
-        ]
-    return cancelled
+def children(db: Store, run_id: str) -> list[RunView]:
+    """The apply runs of a plan, oldest first."""
+    with db.read() as session:
+        run_id = run_store.get_run(session=session, run_id=run_id).id
+        return [view(session, run) for run in run_store.children(session=session, run_id=run_id)]
 
 
 def waiting_for(db: Store, views: list[RunView], *, heartbeat_timeout: float) -> dict[str, str]:
     """For each queued run in `views`, what it waits for: the run holding its workspace, an
     earlier queued run of the same workspace, or a worker."""
-    from datetime import timedelta
-
     from tfctl.persistence.workers import live_workers
 
     queued = [v for v in views if v.status == RunStatus.QUEUED]
     if not queued:
         return {}
-    since = utcnow() - timedelta(seconds=heartbeat_timeout)
+    since = lease_cutoff(heartbeat_timeout)
     reasons = {}
     with db.read() as session:
         workers = live_workers(session=session, since=since)

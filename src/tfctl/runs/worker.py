@@ -2,7 +2,7 @@
 
 Each of `concurrency` slots loops: reap runs whose process died, claim the oldest runnable
 queued run (atomically; see `persistence.runs.claim_next`), execute it through the same
-`TerraformRuntime` as the in-process path, repeat. The worker row heartbeats so
+`RunService` as the in-process path, repeat. The worker row heartbeats so
 `tfctl worker list` and `--queue` know who is alive. SIGTERM/SIGINT stop claiming and cancel
 the runs in progress (terraform is interrupted gracefully, its state recorded), so a
 stopped worker never leaves a run `running`.
@@ -17,19 +17,19 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
 from types import FrameType
 from typing import TYPE_CHECKING
 
 from tfctl import errors
 from tfctl.persistence.kinds import RunStatus
-from tfctl.persistence.types import utcnow
+from tfctl.runs.status import lease_cutoff
 
 if TYPE_CHECKING:
     from tfctl.context import AppContext
     from tfctl.runs.executor import RunObserver
 
 log = logging.getLogger(__name__)
+SIGNAL_CHECK = 0.1  # how soon the main loop acts on a signal
 
 
 @dataclass(frozen=True, slots=True)
@@ -52,6 +52,7 @@ class Worker:
         self.ctx, self.options = ctx, options
         self._observer = observer
         self._stop = threading.Event()
+        self._signalled: str | None = None  # set by a signal handler, acted on by `run`
         self._lock = threading.Lock()
         self._claimed = 0
         self.runs_done = 0
@@ -69,7 +70,11 @@ class Worker:
         try:
             while any(slot.is_alive() for slot in slots):
                 self._heartbeat()
-                _join_until(slots, time.monotonic() + self.ctx.settings.heartbeat_interval)
+                deadline = time.monotonic() + self.ctx.settings.heartbeat_interval
+                while time.monotonic() < deadline and any(s.is_alive() for s in slots):
+                    if self._signalled is not None:
+                        self.stop(self._signalled)
+                    _join_until(slots, min(deadline, time.monotonic() + SIGNAL_CHECK))
         finally:
             for slot in slots:
                 slot.join()
@@ -82,7 +87,7 @@ class Worker:
         if self._stop.is_set():
             return
         self._stop.set()
-        from tfctl.runs.views import cancel_worker_runs
+        from tfctl.runs.control import cancel_worker_runs
 
         stopped = cancel_worker_runs(self.ctx.store, worker=self.options.name, reason=reason)
         log.warning("worker %s stopping (%s); cancelled %d run(s)", self.options.name, reason,
@@ -122,20 +127,16 @@ class Worker:
             self._claimed -= 1
 
     def _claim(self) -> str | None:
-        from tfctl.persistence.runs import claim_next
+        from tfctl.runs.service import RunService
 
-        reap_stale_runs(self.ctx)
-        with self.ctx.store.write() as session:
-            run = claim_next(session=session, worker=self.options.name)
-            return None if run is None else run.id
+        return RunService(self.ctx).claim_next(worker=self.options.name)
 
     def _execute(self, run_id: str) -> None:
-        from tfctl.runs.executor import TerraformRuntime
+        from tfctl.runs.service import RunService
 
         observer = self._observer() if self._observer else None
-        runtime = TerraformRuntime(self.ctx, observer=observer)
         try:
-            runtime.execute(run_id)
+            RunService(self.ctx, observer=observer).execute(run_id)
         except errors.TfctlError as exc:  # recorded on the run; the worker goes on
             log.info("run %s ended: %s", run_id, exc)
         except Exception:
@@ -183,7 +184,9 @@ class Worker:
             return {}
 
         def handler(signum: int, _frame: FrameType | None) -> None:
-            self.stop(f"worker {self.options.name} received {signal.Signals(signum).name}")
+            # Only note it: the main loop acts within SIGNAL_CHECK (a handler that wrote to
+            # the store could run in the middle of another store call of this thread).
+            self._signalled = f"worker {self.options.name} received {signal.Signals(signum).name}"
 
         return {sig: signal.signal(sig, handler) for sig in (signal.SIGTERM, signal.SIGINT)}
 
@@ -200,25 +203,6 @@ def _restore_signal_handlers(previous: dict[int, object]) -> None:
         signal.signal(sig, handler)  # type: ignore[arg-type]
 
 
-def reap_stale_runs(ctx: AppContext) -> list[str]:
-    """Declare `running` runs whose heartbeat stopped (their worker or process died) lost:
-    `errored`, workspace freed, never re-run by themselves. Returns their ids."""
-    from tfctl.persistence import runs as run_store
-    from tfctl.runs.ledger import declare_lost
-
-    cutoff = utcnow() - timedelta(seconds=ctx.settings.heartbeat_timeout)
-    with ctx.store.write() as session:
-        stale = run_store.stale_holders(session=session, older_than=cutoff)
-        lost = [run.id for run in stale if declare_lost(session, run)]
-        for run in run_store.orphaned_locks(session=session, older_than=cutoff):
-            # cancelled or halted after its process died: nobody else will let go
-            run_store.release_workspace(session=session, workspace_id=run.workspace_id,
-                                        run_id=run.id)  # fmt: skip
-            if run.finished_at is None:
-                run_store.update_run(session=session, run_id=run.id, finished_at=utcnow())
-        return lost
-
-
 def default_name(host: str) -> str:
     return f"{host}-{os.getpid()}"
 
@@ -229,7 +213,7 @@ def list_workers(ctx: AppContext) -> list[dict[str, object]]:
     runs_done, current_runs."""
     from tfctl.persistence.workers import current_runs, live_workers
 
-    since = utcnow() - timedelta(seconds=ctx.settings.heartbeat_timeout)
+    since = lease_cutoff(ctx.settings.heartbeat_timeout)
     with ctx.store.read() as session:
         workers = live_workers(session=session, since=since)
         running = current_runs(session=session, worker_names=[w.name for w in workers])

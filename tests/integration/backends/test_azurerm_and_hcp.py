@@ -29,7 +29,7 @@ from tfctl import errors
 from tfctl.context import AppContext
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import RunStatus
-from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.service import RunService
 from tfctl.runs.views import list_runs
 from tfctl.stacks import push_spec_file
 from tfctl.terraform.runner import TerraformExecutor
@@ -74,7 +74,7 @@ def offline_terraform(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("PATH", str(bin_dir))
 
 
-def rendered_block(runtime: TerraformRuntime, store: Store, workspace: str) -> str:
+def rendered_block(runtime: RunService, store: Store, workspace: str) -> str:
     """The backend (or cloud) block of the workspace's last rendered main.tf, unindented."""
     run = list_runs(store, workspace=workspace, limit=1)[0]
     lines = (runtime.run_dir(run.id) / "work" / "main.tf").read_text().splitlines()
@@ -89,7 +89,7 @@ def test_azurerm_init_reaches_the_backend_and_fails_on_its_credentials(
 ) -> None:
     create_workspace(store, "az", stack=stack, backend="azurerm", backend_config=AZURERM,
                      variables={})  # fmt: skip
-    runtime = TerraformRuntime(AppContext(store=store))
+    runtime = RunService(AppContext(store=store))
     with pytest.raises(errors.InitFailed) as failed:
         runtime.plan("az")
     message = str(failed.value)
@@ -111,7 +111,7 @@ def test_hcp_init_reaches_service_discovery_and_fails_on_the_network(
                      variables={})  # fmt: skip
     # init's network failures are retried with backoff; skip the waiting, keep the retries
     executor = TerraformExecutor(sleep=lambda _seconds: None)
-    runtime = TerraformRuntime(AppContext(store=store), executor=executor)
+    runtime = RunService(AppContext(store=store), executor=executor)
     with pytest.raises(errors.InitFailed) as failed:
         runtime.plan("hcp")
     message = str(failed.value)

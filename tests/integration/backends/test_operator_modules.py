@@ -20,7 +20,7 @@ from tfctl import errors
 from tfctl.context import AppContext
 from tfctl.persistence.db import Store
 from tfctl.resources import modules_dir
-from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.service import RunService
 from tfctl.stacks import push_spec_file
 from tfctl.workspaces import create_workspace
 
@@ -77,7 +77,7 @@ def test_a_rendered_stack_reaches_the_module_and_fails_only_on_its_provider(
     create_workspace(store, "ops", stack=name.replace("_", "-"), backend="local",
                      backend_config={}, variables={})  # fmt: skip
     with pytest.raises(errors.InitFailed) as failed:
-        TerraformRuntime(AppContext(store=store)).plan("ops")
+        RunService(AppContext(store=store)).plan("ops")
     assert "Failed to query available provider packages" in str(failed.value)
     assert f"provider {PROVIDERS[name]}" in str(failed.value)
 

@@ -23,7 +23,7 @@ from tfctl import errors
 from tfctl.context import AppContext
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import PlanMode, RunStatus
-from tfctl.runs.executor import TerraformRuntime
+from tfctl.runs.service import RunService
 from tfctl.runs.views import list_runs, show_run
 from tfctl.stacks import push_spec_file
 from tfctl.state_versions import list_states, show_state
@@ -61,7 +61,7 @@ def test_plan_apply_record_and_destroy_with_the_state_in_the_bucket(
     push(store, tmp_path, names=["a", "b"])
     out = tmp_path / "out"
     ws = workspace(store, "dev", remote_state, "envs/dev", out)
-    runtime = TerraformRuntime(AppContext(store=store))
+    runtime = RunService(AppContext(store=store))
 
     plan = runtime.plan(ws)
     assert plan.status == RunStatus.AWAITING_APPROVAL
@@ -99,8 +99,8 @@ def test_a_second_workspace_on_the_same_state_is_refused_while_an_apply_holds_th
     push(store, tmp_path, names=["slow"], sleep_seconds=SLOW_SECONDS)
     first = workspace(store, "team-a", remote_state, "envs/shared", tmp_path / "a")
     second = workspace(store, "team-b", remote_state, "envs/shared", tmp_path / "b")
-    runtime_a = TerraformRuntime(AppContext(store=store))
-    runtime_b = TerraformRuntime(AppContext(store=store))
+    runtime_a = RunService(AppContext(store=store))
+    runtime_b = RunService(AppContext(store=store))
     runtime_a.plan(first)
     runtime_b.plan(second)
 
@@ -143,7 +143,7 @@ def _no_leftover_sleep(tmp_path: Path) -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def applying_in_background(runtime: TerraformRuntime, ws: str) -> Iterator[dict[str, Any]]:
+def applying_in_background(runtime: RunService, ws: str) -> Iterator[dict[str, Any]]:
     """Apply `ws`'s pending plan in a thread; on exit, wait for it (re-raising its error)."""
     outcome: dict[str, Any] = {}
 

@@ -27,6 +27,7 @@ RUN = cast(
     "RunView",
     SimpleNamespace(
         operation="plan",
+        action="plan",
         workspace="dev",
         id="run-01abc",
         actor="me",

@@ -1,0 +1,294 @@
+"""RunService: the one API every front end calls to start, watch and stop runs.
+
+The CLI, the HTTP routes and pages, the MCP tools, the Celery task and drift assessments are
+thin wrappers of this class: none of them opens a store session, touches the ledger or
+starts a process. Each method that acts takes the `actor` who asked (a user, a token's name,
+`mcp:<client>`, a worker) and records it; None means the context's actor.
+
+Runs either execute in this process (`plan`, `apply`: blocking, the log streamed to the
+observer) or are queued (`enqueue_plan`, `enqueue_apply`) for whatever executes queued runs:
+`tfctl worker`, `serve`'s embedded slots, Celery — each claims with `claim_next` and calls
+`execute`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterable, Iterator, Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from tfctl.persistence.kinds import Operation, PlanMode
+from tfctl.runs.ledger import NO_LABELS, Labels, RunLedger, RunRequest
+from tfctl.runs.views import LogPage, RunView
+
+if TYPE_CHECKING:
+    from tfctl.context import AppContext
+    from tfctl.policy import PolicyChecker
+    from tfctl.runs.control import HaltReport
+    from tfctl.runs.executor import RunExecutor, RunObserver
+    from tfctl.terraform.runner import TerraformExecutor
+
+
+class RunService:
+    def __init__(
+        self,
+        ctx: AppContext,
+        *,
+        observer: RunObserver | None = None,
+        executor: TerraformExecutor | None = None,
+        policy_checker: PolicyChecker | None = None,
+    ) -> None:
+        self.ctx = ctx
+        self.ledger = RunLedger(ctx)
+        self._observer = observer
+        self._terraform = executor
+        self._policy_checker = policy_checker
+        self._runner: RunExecutor | None = None
+
+    # --- in this process -------------------------------------------------------------
+
+    def plan(
+        self,
+        workspace: str,
+        *,
+        mode: PlanMode = PlanMode.NORMAL,
+        actor: str | None = None,
+        labels: Labels = NO_LABELS,
+    ) -> RunView:
+        """Plan `workspace` against its stack's latest spec version, here and now. Ends
+        `awaiting_approval` (older awaiting plans become `superseded`) or `no_changes`."""
+        runner = self.runner  # refuse a missing or too old terraform before a run exists
+        _ = runner.executor
+        request = RunRequest(workspace, Operation.PLAN, self._actor(actor), mode, labels)
+        return runner.execute(self.ledger.open(request))
+
+    def apply(
+        self,
+        workspace: str,
+        *,
+        plan_run_id: str | None = None,
+        plan_sha256: str | None = None,
+        confirm: str | None = None,
+        override_reason: str | None = None,
+        actor: str | None = None,
+        labels: Labels = NO_LABELS,
+    ) -> RunView:
+        """Apply exactly the approved plan `plan_run_id` (default: the workspace's newest
+        plan) in a child run, here and now, then record the resulting state version.
+        Refused, before anything runs, unless the plan may be applied — checked once, in
+        the transaction that opens the apply: `RunRefused` (not awaiting approval),
+        `ConfirmationRequired` (a destroy plan without `confirm` = the workspace's name),
+        `PlanMismatch` (`plan_sha256` given and different), `PolicyBlocked` (unless
+        `override_reason` covers a soft_mandatory failure)."""
+        runner = self.runner
+        _ = runner.executor
+        request = RunRequest(
+            workspace, Operation.APPLY, self._actor(actor), labels=labels,
+            plan_run_id=plan_run_id, plan_sha256=plan_sha256,
+            override_reason=override_reason, confirm=confirm,
+        )  # fmt: skip
+        return runner.execute(self.ledger.open(request))
+
+    # --- queued ----------------------------------------------------------------------
+
+    def enqueue_plan(
+        self,
+        workspace: str,
+        *,
+        mode: PlanMode = PlanMode.NORMAL,
+        auto_apply: bool = False,
+        confirm: str | None = None,
+        actor: str | None = None,
+        labels: Labels = NO_LABELS,
+    ) -> RunView:
+        """Queue a plan and return at once. With `auto_apply` it is applied as soon as it
+        awaits approval (the caller approved in advance; a destroy plan only with `confirm`
+        = the workspace's name), unless policy blocks it."""
+        request = RunRequest(workspace, Operation.PLAN, self._actor(actor), mode, labels,
+                             confirm=confirm, auto_apply=auto_apply)  # fmt: skip
+        return self.ledger.enqueue(request)
+
+    def enqueue_apply(
+        self,
+        workspace: str,
+        *,
+        plan_run_id: str | None = None,
+        plan_sha256: str | None = None,
+        confirm: str | None = None,
+        override_reason: str | None = None,
+        actor: str | None = None,
+        labels: Labels = NO_LABELS,
+    ) -> RunView:
+        """Queue the apply of an approved plan; refused now, as `apply` would refuse it."""
+        request = RunRequest(
+            workspace, Operation.APPLY, self._actor(actor), labels=labels,
+            plan_run_id=plan_run_id, plan_sha256=plan_sha256,
+            override_reason=override_reason, confirm=confirm,
+        )  # fmt: skip
+        return self.ledger.enqueue(request)
+
+    def enqueue(
+        self,
+        workspace: str,
+        *,
+        operation: Operation,
+        mode: PlanMode = PlanMode.NORMAL,
+        plan_run_id: str | None = None,
+        auto_apply: bool = False,
+        confirm: str | None = None,
+        override_reason: str | None = None,
+        actor: str | None = None,
+        labels: Labels = NO_LABELS,
+    ) -> RunView:
+        """`enqueue_plan` or `enqueue_apply` by `operation`."""
+        if operation is Operation.APPLY:
+            return self.enqueue_apply(workspace, plan_run_id=plan_run_id, confirm=confirm,
+                                      override_reason=override_reason, actor=actor,
+                                      labels=labels)  # fmt: skip
+        return self.enqueue_plan(workspace, mode=mode, auto_apply=auto_apply, confirm=confirm,
+                                 actor=actor, labels=labels)  # fmt: skip
+
+    def claim_next(self, *, worker: str) -> str | None:
+        """Claim the oldest runnable queued run for `worker` (atomically: a run is claimed
+        once, whoever else asks), after declaring runs whose lease expired lost."""
+        from tfctl.persistence.runs import claim_next
+
+        self.ledger.reap_lost()
+        with self.ctx.store.write() as session:
+            run = claim_next(session=session, worker=worker)
+            return None if run is None else run.id
+
+    def execute(self, run_id: str) -> RunView:
+        """Execute a claimed run (it is `running` and holds its workspace)."""
+        from tfctl.persistence.runs import get_run
+
+        with self.ctx.store.read() as session:
+            run = get_run(session=session, run_id=run_id)
+        return self.runner.execute(run)
+
+    def reap_lost(self) -> list[str]:
+        return self.ledger.reap_lost()
+
+    # --- reading ---------------------------------------------------------------------
+
+    def get(self, run_id: str) -> RunView:
+        """The run `run_id` (any unique abbreviation of its id)."""
+        from tfctl.runs.views import show_run
+
+        return show_run(self.ctx.store, run_id)
+
+    def list_runs(
+        self, *, workspace: str | None = None, statuses: Sequence[str] = (), limit: int = 50
+    ) -> list[RunView]:
+        """Newest first."""
+        from tfctl.runs.views import list_runs
+
+        return list_runs(self.ctx.store, workspace=workspace, status=list(statuses), limit=limit)
+
+    def children(self, run_id: str) -> list[RunView]:
+        from tfctl.runs.views import children
+
+        return children(self.ctx.store, run_id)
+
+    def pending_plan(self, workspace: str) -> RunView | None:
+        """The workspace's newest plan if it awaits approval."""
+        return self.ledger.pending_plan(workspace)
+
+    def preview(
+        self, workspace: str, plan_run_id: str | None = None, *, override_reason: str | None = None
+    ) -> RunView:
+        """The plan an apply would apply, refused now if it could not be (so nobody is asked
+        to approve what will be refused). The apply checks again and decides."""
+        return self.ledger.preview(workspace, plan_run_id, override_reason=override_reason)
+
+    def logs(self, run_id: str, *, after: int = 0, limit: int = 1000) -> LogPage:
+        """At most `limit` log lines after sequence number `after`, and whether the log is
+        complete (the run is done)."""
+        from tfctl.runs.views import log_page
+
+        return log_page(self.ctx.store, run_id, after=after, limit=limit)
+
+    def follow(
+        self, run_id: str, *, follow: bool = True, poll_interval: float = 0.5
+    ) -> Iterator[tuple[str, str]]:
+        """`(stream, line)` of the run's log; with `follow`, until the run is done."""
+        from tfctl.runs.views import follow_logs
+
+        return follow_logs(self.ctx.store, run_id, follow=follow, poll_interval=poll_interval)
+
+    def waiting_for(self, views: Iterable[RunView]) -> dict[str, str]:
+        """For each queued run, what it waits for (a run, a worker)."""
+        from tfctl.runs.views import waiting_for
+
+        return waiting_for(self.ctx.store, list(views),
+                           heartbeat_timeout=self.ctx.settings.heartbeat_timeout)  # fmt: skip
+
+    def workers(self) -> list[dict[str, object]]:
+        """Live workers, the `tfctl worker list --json` shape."""
+        from tfctl.runs.worker import list_workers
+
+        return list_workers(self.ctx)
+
+    def saved_plan_json(
+        self, plan: RunView
+    ) -> contextlib.AbstractContextManager[tuple[Path, set[str]]]:
+        """`terraform show -json` of a recorded plan in a private temporary file (removed on
+        exit: it holds secrets in clear text), with the plan's sensitive values."""
+        return self.runner.saved_plan_json(plan)
+
+    # --- control ---------------------------------------------------------------------
+
+    def cancel(self, run_id: str, *, actor: str | None = None) -> RunView:
+        """Cancel a queued, running or awaiting run; a running terraform notices within a
+        poll interval (wherever it runs) and is interrupted gracefully."""
+        from tfctl.runs.control import cancel
+
+        return cancel(self.ctx.store, run_id, actor=self._actor(actor))
+
+    def discard(self, run_id: str, *, actor: str | None = None) -> RunView:
+        """Discard a plan that awaits approval; it can never be applied afterwards."""
+        from tfctl.runs.control import discard
+
+        return discard(self.ctx.store, run_id, actor=self._actor(actor))
+
+    def halt(
+        self, *, actor: str | None = None, workspace: str | None = None, reason: str | None = None
+    ) -> HaltReport:
+        """The kill switch: cancel every queued, running and awaiting run (of `workspace`,
+        or of all), marked halted."""
+        from tfctl.runs.control import halt
+
+        return halt(self.ctx.store, actor=self._actor(actor), workspace=workspace, reason=reason)
+
+    # --- the pieces --------------------------------------------------------------------
+
+    @property
+    def runner(self) -> RunExecutor:
+        if self._runner is None:
+            from tfctl.runs.executor import RunExecutor
+
+            self._runner = RunExecutor(self.ctx, self.ledger, executor=self._terraform,
+                                       observer=self._observer,
+                                       policy_checker=self._policy_checker)  # fmt: skip
+        return self._runner
+
+    @property
+    def executor(self) -> TerraformExecutor:
+        """The one TerraformExecutor runs use (terraform's version checked on first use)."""
+        return self.runner.executor
+
+    @property
+    def policy_checker(self) -> PolicyChecker:
+        return self.runner.policy_checker
+
+    def run_dir(self, run_id: str) -> Path:
+        return self.ctx.settings.runs_dir / run_id
+
+    def state_path(self, workspace: str) -> Path:
+        from tfctl.settings import local_state_path
+
+        return local_state_path(self.ctx.settings.home, workspace)
+
+    def _actor(self, actor: str | None) -> str:
+        return actor if actor is not None else self.ctx.actor
