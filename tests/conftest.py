@@ -60,3 +60,16 @@ def store(store_url: str):  # type: ignore[no-untyped-def]
     db = Store.open(store_url, auto_upgrade=True)
     yield db
     db.engine.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _unwrapped_commands_for_fakes(
+    request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Tests that fake processes (pytest-subprocess `fp`) register the commands as tfctl
+    builds them; the `setpriv --pdeathsig` prefix the executor adds on Linux is tested with
+    real processes (tests/integration/terraform/test_parent_death.py)."""
+    if "fp" in request.fixturenames:
+        from tfctl.terraform import process
+
+        monkeypatch.setattr(process, "with_parent_death_signal", list)

@@ -10,9 +10,11 @@ code in tfctl that imports `subprocess`.
 from __future__ import annotations
 
 import contextlib
+import functools
 import math
 import os
 import select
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,14 +88,13 @@ def run_process(
     started = clock()
     with _stdout_target(stdout_path) as stdout:
         popen = subprocess.Popen(
-            list(argv),
+            with_parent_death_signal(argv),
             cwd=cwd,
             env=dict(env),
             stdin=subprocess.DEVNULL,
             stdout=stdout,
             stderr=subprocess.PIPE,
             start_new_session=True,
-            preexec_fn=_interrupt_when_parent_dies,
         )
     group, streams = ProcessGroup(popen), _Streams(on_line)
     try:
@@ -108,27 +109,22 @@ def run_process(
     return streams.result(exit_code, clock() - started, stop)
 
 
-def _interrupt_when_parent_dies() -> None:
-    """In the child, before exec: if tfctl dies (kill -9, machine trouble), the kernel sends
-    terraform SIGINT, so it stops gracefully and writes its state instead of running on
-    unsupervised. Linux only; elsewhere a no-op. Only async-signal-safe calls here."""
-    if _PRCTL is not None:
-        _PRCTL(_PR_SET_PDEATHSIG, signal.SIGINT)
+def with_parent_death_signal(argv: Sequence[str]) -> list[str]:
+    """`argv` started through util-linux's `setpriv --pdeathsig INT`, which sets the
+    parent-death signal and then execs the command (same pid, same process group): if tfctl
+    dies (kill -9, machine trouble), the kernel sends terraform SIGINT, so it stops
+    gracefully and writes its state instead of running on unsupervised. Unlike a
+    `preexec_fn`, nothing runs in the forked child before exec, so it is safe while worker
+    threads run. Without `setpriv` (not Linux) the command runs as it is."""
+    setpriv = _setpriv()
+    return [setpriv, "--pdeathsig", "INT", "--", *argv] if setpriv else list(argv)
 
 
-def _load_prctl() -> Callable[..., int] | None:
+@functools.cache
+def _setpriv() -> str | None:
     if not sys.platform.startswith("linux"):
         return None
-    try:
-        import ctypes
-
-        return ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-
-_PR_SET_PDEATHSIG = 1
-_PRCTL = _load_prctl()
+    return shutil.which("setpriv")
 
 
 class ProcessGroup:
