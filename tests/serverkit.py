@@ -69,3 +69,43 @@ def files_setup(store: Store, tmp_path: Path, name: str = "dev", **variables: An
     push_files(store, tmp_path, **{"names": ["a"], **variables})
     files_workspace(store, name, out)
     return out
+
+
+class LiveServer:
+    """`create_app` under a real uvicorn on 127.0.0.1 (a free port), in a thread of the test."""
+
+    def __init__(self, app: Any) -> None:
+        import socket
+        import threading
+
+        import uvicorn
+
+        self.app = app
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="auto",
+                                timeout_graceful_shutdown=5)  # fmt: skip
+        self.server = uvicorn.Server(config)
+        self.thread = threading.Thread(target=self.server.run, kwargs={"sockets": [self.sock]},
+                                       daemon=True)  # fmt: skip
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def __enter__(self) -> LiveServer:
+        self.thread.start()
+        deadline = time.monotonic() + 30
+        while not self.server.started:
+            assert time.monotonic() < deadline, "uvicorn did not start"
+            time.sleep(0.05)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        from tfctl.server.app import stop_server_work
+
+        stop_server_work(self.app, reason="test over")
+        self.server.should_exit = True
+        self.thread.join(60)
+        self.sock.close()
