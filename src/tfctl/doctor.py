@@ -25,7 +25,7 @@ WAIT_MAX_DELAY = 5.0
 
 def initialise(settings: Settings) -> dict[str, Any]:
     """Create the home directory (0700) and migrate the store; idempotent."""
-    from tfctl.persistence.db import create_store_engine
+    from tfctl.persistence.engine import create_store_engine
     from tfctl.persistence.schema import upgrade
 
     home = settings.home.expanduser()
@@ -49,7 +49,7 @@ def initialise(settings: Settings) -> dict[str, Any]:
 
 def upgrade_store(settings: Settings) -> dict[str, Any]:
     """Migrate the configured store to head; reports the revision before and after."""
-    from tfctl.persistence.db import create_store_engine
+    from tfctl.persistence.engine import create_store_engine
     from tfctl.persistence.schema import schema_state, upgrade
 
     engine = create_store_engine(settings.store_url, create_directory=settings.uses_embedded_store)
@@ -126,7 +126,7 @@ def cli_config_problem(variable: str, value: str) -> str | None:
 
 
 def _check_store(settings: Settings) -> dict[str, Any]:
-    from tfctl.persistence.db import create_store_engine
+    from tfctl.persistence.engine import create_store_engine
     from tfctl.persistence.schema import HEAD, schema_state
 
     result: dict[str, Any] = {"ok": False, "url": _masked(settings), "schema": None, "head": HEAD}
@@ -207,7 +207,7 @@ def _gave_up(url: str, timeout: float, last: errors.StoreUnavailable) -> errors.
 def _connecting_probe(url: str) -> Callable[[str, float], None]:
     """The real probe, ready to go: a bad URL fails here, and loading SQLAlchemy and the
     driver (tfctl's start-up, not waiting for the store) happens before the clock starts."""
-    from tfctl.persistence.db import create_store_engine
+    from tfctl.persistence.engine import create_store_engine
 
     create_store_engine(url).dispose()
     return _probe_store
@@ -219,7 +219,7 @@ def _probe_store(url: str, seconds_left: float) -> None:
     from sqlalchemy import event, text
     from sqlalchemy.exc import DBAPIError
 
-    from tfctl.persistence.db import create_store_engine
+    from tfctl.persistence.engine import create_store_engine
 
     engine = create_store_engine(url)
     # libpq's connect timeout (10 s by default here) would overrun a short deadline.

@@ -130,7 +130,7 @@ def test_doctor_notices_a_database_that_comes_up_mid_wait(pg_server: PostgresSer
 def _create_migrated(server: PostgresServer, name: str) -> None:
     """Create database `name` already migrated — migrated under another name, then renamed,
     so the waiting doctor never sees it half-made."""
-    from tfctl.persistence.db import create_store_engine
+    from tfctl.persistence.engine import create_store_engine
     from tfctl.persistence.schema import upgrade
 
     staging = f"{name}_staging"

@@ -15,7 +15,8 @@ from sqlmodel import SQLModel
 
 import tfctl.persistence.models  # noqa: F401 - the tables
 from tfctl import errors
-from tfctl.persistence.db import Store, create_store_engine
+from tfctl.persistence.db import Store
+from tfctl.persistence.engine import create_store_engine
 from tfctl.persistence.schema import (
     HEAD,
     REVISIONS,

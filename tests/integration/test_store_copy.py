@@ -15,7 +15,8 @@ from sqlalchemy import select, text, update
 from pg import PostgresServer
 from tfctl import errors
 from tfctl.persistence import runs as run_store
-from tfctl.persistence.db import Store, create_store_engine
+from tfctl.persistence.db import Store
+from tfctl.persistence.engine import create_store_engine
 from tfctl.persistence.ids import new_id
 from tfctl.persistence.kinds import RunStatus
 from tfctl.persistence.models import Run, RunArtifact, SpecVersion, Stack, Worker, Workspace

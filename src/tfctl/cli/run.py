@@ -21,8 +21,7 @@ if TYPE_CHECKING:
 
     from tfctl.cli.progress import PlainObserver
     from tfctl.persistence.kinds import PlanMode
-    from tfctl.runs.ledger import Labels
-    from tfctl.runs.service import RunService
+    from tfctl.runs.service import Labels, RunService
     from tfctl.runs.views import RunView
 
 Workspace = Annotated[str, typer.Argument(help="The workspace.", show_default=False)]
@@ -96,7 +95,7 @@ def _command(
 
 
 def _labels(experiment_id: str | None, test_id: str | None) -> Labels:
-    from tfctl.runs.ledger import Labels
+    from tfctl.runs.service import Labels
 
     return Labels(experiment_id=experiment_id, test_id=test_id)
 
@@ -301,7 +300,7 @@ def _approve(
     """The approval of `plan_run` before it is applied: y/N in a terminal unless
     --auto-approve; for a destroy plan, the workspace's name (--confirm, else typed after
     the plan table). Returns the confirmation the apply passes on."""
-    from tfctl.runs.ledger import require_destroy_confirmation
+    from tfctl.runs.service import require_destroy_confirmation
 
     if plan_run.plan_mode != "destroy":
         _confirm(plan_run, auto_approve=auto_approve)

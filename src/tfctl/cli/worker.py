@@ -49,9 +49,9 @@ def work(
 @app.command("list")
 def list_(ctx: typer.Context, as_json: Annotated[bool, JSON_OPTION] = False) -> None:
     """Live workers (heartbeat within TFCTL_HEARTBEAT_TIMEOUT) and their current runs."""
-    from tfctl.runs.worker import list_workers
+    from tfctl.runs.service import RunService
 
-    workers = list_workers(app_context(ctx))
+    workers = RunService(app_context(ctx)).workers()
     if as_json:
         print_json(workers)
         return

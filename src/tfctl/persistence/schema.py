@@ -17,7 +17,7 @@ from sqlalchemy import text
 from sqlalchemy.exc import OperationalError, ProgrammingError
 
 from tfctl import errors
-from tfctl.persistence.db import translate_connection_errors, writer
+from tfctl.persistence.engine import translate_connection_errors, writer
 
 if TYPE_CHECKING:
     from alembic.config import Config
@@ -30,6 +30,7 @@ REVISIONS: tuple[str, ...] = (
     "0003_workers_artifacts",
     "0004_policy_attachments",
     "0005_tokens",
+    "0006_policy_conftest",
 )
 HEAD = REVISIONS[-1]
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -103,7 +103,7 @@ def _target_engine(url: str) -> Engine:
     from sqlalchemy.engine import make_url
     from sqlalchemy.exc import ArgumentError
 
-    from tfctl.persistence.db import create_store_engine
+    from tfctl.persistence.engine import create_store_engine
 
     shown = mask_url_password(url)
     hint = "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
@@ -123,7 +123,7 @@ def _refuse_same_database(source: Engine, target: Engine) -> None:
     """Also the first connection to the target: any failure to connect is `StoreUnavailable`."""
     from sqlalchemy.exc import OperationalError
 
-    from tfctl.persistence.db import translate_connection_errors
+    from tfctl.persistence.engine import translate_connection_errors
 
     with translate_connection_errors(source), source.connect() as connection:
         mine = _identity(connection)
@@ -159,7 +159,7 @@ def _identity(connection: Connection) -> tuple[str, ...]:
 @contextmanager
 def _snapshot(engine: Engine) -> Iterator[Connection]:
     """One read transaction on the source, so every table is read as of the same moment."""
-    from tfctl.persistence.db import translate_connection_errors
+    from tfctl.persistence.engine import translate_connection_errors
 
     options = {"isolation_level": "REPEATABLE READ"} if engine.dialect.name == "postgresql" else {}
     with translate_connection_errors(engine), engine.connect() as connection:
@@ -173,7 +173,7 @@ def _copy_all(
 ) -> tuple[dict[str, TableCounts], tuple[str, ...]]:
     from sqlalchemy import text
 
-    from tfctl.persistence.db import translate_connection_errors, writer
+    from tfctl.persistence.engine import translate_connection_errors, writer
 
     with (
         _snapshot(source) as src,

@@ -19,7 +19,10 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from tfctl.persistence.kinds import Operation, PlanMode
-from tfctl.runs.ledger import NO_LABELS, Labels, RunLedger, RunRequest
+from tfctl.runs.ledger import NO_LABELS as NO_LABELS
+from tfctl.runs.ledger import Labels as Labels
+from tfctl.runs.ledger import RunLedger, RunRequest
+from tfctl.runs.ledger import require_destroy_confirmation as require_destroy_confirmation
 from tfctl.runs.views import LogPage, RunView
 
 if TYPE_CHECKING:
@@ -226,9 +229,9 @@ class RunService:
 
     def workers(self) -> list[dict[str, object]]:
         """Live workers, the `tfctl worker list --json` shape."""
-        from tfctl.runs.worker import list_workers
+        from tfctl.runs.views import list_workers
 
-        return list_workers(self.ctx)
+        return list_workers(self.ctx.store, heartbeat_timeout=self.ctx.settings.heartbeat_timeout)
 
     def saved_plan_json(
         self, plan: RunView

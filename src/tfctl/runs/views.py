@@ -231,3 +231,28 @@ def _wait_reason(session: Session, run: RunView, *, alive: bool) -> str:
     if earlier:
         return f"run {earlier[0]} (queued earlier for {run.workspace})"
     return "a free worker slot" if alive else "a worker (none is alive: start `tfctl worker`)"
+
+
+def list_workers(db: Store, *, heartbeat_timeout: float) -> list[dict[str, object]]:
+    """Live workers (heartbeat within the heartbeat timeout) with their current runs; the
+    documented `--json` shape: name, host, pid, concurrency, started_at, heartbeat_at,
+    runs_done, current_runs."""
+    from tfctl.persistence.workers import current_runs, live_workers
+
+    since = lease_cutoff(heartbeat_timeout)
+    with db.read() as session:
+        workers = live_workers(session=session, since=since)
+        running = current_runs(session=session, worker_names=[w.name for w in workers])
+    return [
+        {
+            "name": w.name,
+            "host": w.host,
+            "pid": w.pid,
+            "concurrency": w.concurrency,
+            "started_at": w.started_at.isoformat(),
+            "heartbeat_at": w.heartbeat_at.isoformat() if w.heartbeat_at else None,
+            "runs_done": w.runs_done,
+            "current_runs": running.get(w.name, []),
+        }
+        for w in workers
+    ]

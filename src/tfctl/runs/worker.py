@@ -22,7 +22,6 @@ from typing import TYPE_CHECKING
 
 from tfctl import errors
 from tfctl.persistence.kinds import RunStatus
-from tfctl.runs.status import lease_cutoff
 
 if TYPE_CHECKING:
     from tfctl.context import AppContext
@@ -205,28 +204,3 @@ def _restore_signal_handlers(previous: dict[int, object]) -> None:
 
 def default_name(host: str) -> str:
     return f"{host}-{os.getpid()}"
-
-
-def list_workers(ctx: AppContext) -> list[dict[str, object]]:
-    """Live workers (heartbeat within the heartbeat timeout) with their current runs; the
-    documented `--json` shape: name, host, pid, concurrency, started_at, heartbeat_at,
-    runs_done, current_runs."""
-    from tfctl.persistence.workers import current_runs, live_workers
-
-    since = lease_cutoff(ctx.settings.heartbeat_timeout)
-    with ctx.store.read() as session:
-        workers = live_workers(session=session, since=since)
-        running = current_runs(session=session, worker_names=[w.name for w in workers])
-    return [
-        {
-            "name": w.name,
-            "host": w.host,
-            "pid": w.pid,
-            "concurrency": w.concurrency,
-            "started_at": w.started_at.isoformat(),
-            "heartbeat_at": w.heartbeat_at.isoformat() if w.heartbeat_at else None,
-            "runs_done": w.runs_done,
-            "current_runs": running.get(w.name, []),
-        }
-        for w in workers
-    ]
