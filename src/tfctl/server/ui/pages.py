@@ -47,6 +47,7 @@ def templates() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
     )
+    env.globals["Role"] = Role
     env.filters["when"] = data.when
     env.filters["status_text"] = data.status_text
     env.filters["changes_text"] = data.changes
@@ -59,7 +60,7 @@ def render(request: Request, template: str, status: int = 200, **context: Any) -
         env = request.app.state.templates = templates()
     who: Principal | None = context.get("who")
     csrf = csrf_token(request.app.state.secret, who.session) if who and who.session else ""
-    html = env.get_template(template).render(request=request, csrf=csrf, Role=Role, **context)
+    html = env.get_template(template).render(request=request, csrf=csrf, **context)
     headers = {"Cache-Control": "no-store", "Content-Security-Policy": CSP}
     return HTMLResponse(html, status_code=status, headers=headers)
 
