@@ -63,3 +63,32 @@ def table(*columns: str) -> Table:
 def note(message: str) -> None:
     """A diagnostic line on stderr (never mixed into results on stdout)."""
     stderr_console().print(message, markup=False)
+
+
+def complete_workspaces(incomplete: str) -> list[str]:
+    """Shell completion: the store's workspace names (nothing when the store is not there)."""
+    return _complete("workspaces", incomplete)
+
+
+def complete_stacks(incomplete: str) -> list[str]:
+    """Shell completion: the store's stack names (nothing when the store is not there)."""
+    return _complete("stacks", incomplete)
+
+
+def _complete(what: str, incomplete: str) -> list[str]:
+    try:
+        context = make_context()
+        settings = context.settings
+        if settings.uses_embedded_store and not settings.sqlite_path.exists():
+            return []  # completing a name must not create the store
+        if what == "stacks":
+            from tfctl.stacks import list_stacks
+
+            names = [str(row["name"]) for row in list_stacks(context.store)]
+        else:
+            from tfctl.workspaces import list_workspaces
+
+            names = [view.name for view in list_workspaces(context.store)]
+    except Exception:  # completion must never print an error into the user's shell line
+        return []
+    return sorted(name for name in names if name.startswith(incomplete))

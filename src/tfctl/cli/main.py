@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import os
 import sys
-from typing import TYPE_CHECKING, Annotated
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -33,6 +34,24 @@ from tfctl.cli.context import make_context
 
 if TYPE_CHECKING:
     from tfctl.context import AppContext
+
+
+def _plain_usage_pieces(
+    collect: Callable[[Any, Any], list[str]],
+) -> Callable[[Any, Any], list[str]]:
+    """Usage lines name a required argument `WORKSPACE`, as terraform's and most CLIs' help
+    does, not `{WORKSPACE}` (Typer's braces read like a template placeholder)."""
+
+    def pieces(command: Any, ctx: Any) -> list[str]:
+        return [p[1:-1] if p.startswith("{") and p.endswith("}") else p
+                for p in collect(command, ctx)]  # fmt: skip
+
+    return pieces
+
+
+typer.core.TyperCommand.collect_usage_pieces = _plain_usage_pieces(  # type: ignore[method-assign,assignment]
+    typer.core.TyperCommand.collect_usage_pieces
+)
 
 app = typer.Typer(
     name="tfctl",

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
-from tfctl.cli.context import JSON_OPTION, app_context, print_json
+from tfctl.cli.context import JSON_OPTION, app_context, complete_workspaces, print_json
 from tfctl.cli.queueing import WaitTimeout
 
 if TYPE_CHECKING:
@@ -24,7 +24,15 @@ if TYPE_CHECKING:
     from tfctl.runs.service import Labels, RunService
     from tfctl.runs.views import RunView
 
-Workspace = Annotated[str, typer.Argument(help="The workspace.", show_default=False)]
+Workspace = Annotated[
+    str,
+    typer.Argument(
+        metavar="WORKSPACE",
+        help="The workspace.",
+        show_default=False,
+        autocompletion=complete_workspaces,
+    ),  # fmt: skip
+]
 Json = Annotated[bool, JSON_OPTION]
 AutoApprove = Annotated[
     bool, typer.Option("--auto-approve", help="Do not ask for confirmation (required in CI).")

@@ -7,11 +7,23 @@ from typing import Annotated
 
 import typer
 
-from tfctl.cli.context import JSON_OPTION, app_context, print_json, stdout_console, table
+from tfctl.cli.context import (
+    JSON_OPTION,
+    app_context,
+    complete_stacks,
+    print_json,
+    stdout_console,
+    table,
+)
 
 app = typer.Typer(help="Stack specs and their versions.", no_args_is_help=True)
 
-NameArg = Annotated[str, typer.Argument(help="The stack's name.", show_default=False)]
+NameArg = Annotated[
+    str,
+    typer.Argument(
+        metavar="NAME", help="The stack's name.", show_default=False, autocompletion=complete_stacks
+    ),  # fmt: skip
+]
 Json = Annotated[bool, JSON_OPTION]
 
 

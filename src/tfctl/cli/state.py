@@ -6,11 +6,26 @@ from typing import Annotated
 
 import typer
 
-from tfctl.cli.context import JSON_OPTION, app_context, print_json, stdout_console, table
+from tfctl.cli.context import (
+    JSON_OPTION,
+    app_context,
+    complete_workspaces,
+    print_json,
+    stdout_console,
+    table,
+)
 
 app = typer.Typer(help="State versions recorded after each apply.", no_args_is_help=True)
 
-Workspace = Annotated[str, typer.Argument(help="The workspace.", show_default=False)]
+Workspace = Annotated[
+    str,
+    typer.Argument(
+        metavar="WORKSPACE",
+        help="The workspace.",
+        show_default=False,
+        autocompletion=complete_workspaces,
+    ),  # fmt: skip
+]
 Json = Annotated[bool, JSON_OPTION]
 
 
