@@ -31,7 +31,7 @@ Workspace = Annotated[
         help="The workspace.",
         show_default=False,
         autocompletion=complete_workspaces,
-    ),  # fmt: skip
+    ),
 ]
 Json = Annotated[bool, JSON_OPTION]
 AutoApprove = Annotated[

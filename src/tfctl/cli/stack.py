@@ -22,7 +22,7 @@ NameArg = Annotated[
     str,
     typer.Argument(
         metavar="NAME", help="The stack's name.", show_default=False, autocompletion=complete_stacks
-    ),  # fmt: skip
+    ),
 ]
 Json = Annotated[bool, JSON_OPTION]
 
