@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -115,3 +116,21 @@ def test_detailed_exitcode_makes_every_failure_one(isolated_env: Path, tmp_path:
         assert tfctl(*args).returncode == 2, args
         assert tfctl(*args, "--detailed-exitcode").returncode == 1, args
     assert tfctl("plan", "dev", "--detailed-exitcode").returncode == 2
+
+
+def test_queue_wait_without_a_worker_says_so_and_gives_up_when_told(
+    isolated_env: Path, tmp_path: Path
+) -> None:
+    setup_files_workspace(tmp_path)
+    started = time.monotonic()
+    result = tfctl("plan", "dev", "--queue", "--wait", "--wait-timeout", "2")
+    assert result.returncode == 1, result.stderr
+    assert time.monotonic() - started < 30
+    lines = result.stderr.strip().splitlines()
+    queued = json.loads(ok("runs", "list", "--json"))[0]
+    assert lines[0].startswith(f"queued plan run {queued['id']}; waiting for it")
+    assert "start one with `tfctl worker`" in result.stderr
+    assert "is still queued after 2s of waiting" in lines[-1]
+    assert queued["status"] == "queued"  # it was not stopped: a worker can still take it
+    ok("worker", "--burst")
+    assert json.loads(ok("runs", "show", queued["id"], "--json"))["status"] == "awaiting_approval"
