@@ -58,6 +58,9 @@ def test_a_pending_destroy_plan_is_never_applied_by_a_routine_apply(applied: Pat
     listed = ok("runs", "list")
     assert "destroy plan" in listed
     assert "+0 ~0 -2" in listed  # the CHANGES column in words
+    shown = listed.splitlines()[2].split()[0]  # the table's id: the shortest unique end
+    assert 4 <= len(shown) <= 8
+    assert json.loads(ok("runs", "show", shown, "--json"))["id"].endswith(shown)
     runs = json.loads(ok("runs", "list", "--json"))
     assert [r["action"] for r in runs[:2]] == ["destroy", "destroy-plan"]
     assert "destroy" in ok("runs", "show", runs[0]["id"]).split("operation:")[1].splitlines()[0]

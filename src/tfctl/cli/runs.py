@@ -52,9 +52,10 @@ def list_(
         return
     columns = ["ID", "WORKSPACE", "OPERATION", "STATUS", "ACTOR", "CREATED", "CHANGES"]
     out = table(*columns, *(["WAITING FOR"] if waits else []))
+    short = runs.short_ids(run.id for run in views)  # what a person types to name the run
     for run in views:
         out.add_row(
-            run.id, run.workspace, run.action.replace("-", " "),
+            short[run.id], run.workspace, run.action.replace("-", " "),
             run.status + (" (halted)" if run.halted else ""),
             run.actor, run.created_at.strftime("%Y-%m-%d %H:%M:%S"), changes_text(run.summary),
             *([waits.get(run.id, "-")] if waits else []),

@@ -29,18 +29,61 @@ def create_run(*, session: Session, **fields: Any) -> Run:
     return run
 
 
+#: The shortest abbreviation of a run id accepted, and shown in tables.
+MIN_ABBREVIATION = 4
+_TAIL = 8  # an id ends with 8 random characters (tfctl.persistence.ids)
+
+
 def get_run(*, session: Session, run_id: str) -> Run:
-    """The run with id `run_id`, or the one run whose id starts with it (at least 6 chars)."""
+    """The run with id `run_id`, or the one run that a unique abbreviation names: the start
+    of its id (with or without `run-`) or the end of it (its random tail, as tables show
+    it), at least MIN_ABBREVIATION characters. `RunNotFound` otherwise, listing the
+    candidates when the abbreviation is ambiguous."""
     run = session.get(Run, run_id)
     if run is not None:
         return run
-    if len(run_id) >= 6:
-        matches = session.exec(select(Run).where(col(Run.id).startswith(run_id)).limit(2)).all()
+    text = run_id.strip().lower()
+    body = text.removeprefix("run-")
+    if len(body) >= MIN_ABBREVIATION and "%" not in body and "_" not in body:
+        query = select(Run).where(
+            or_(col(Run.id).startswith(f"run-{body}"), col(Run.id).endswith(body))
+        )
+        matches = session.exec(query.limit(6)).all()
         if len(matches) == 1:
             return matches[0]
-        if len(matches) > 1:
-            raise errors.RunNotFound(f"run id '{run_id}' is ambiguous; give more characters")
+        if matches:
+            shown = ", ".join(m.id for m in matches[:5]) + (", ..." if len(matches) > 5 else "")
+            raise errors.RunNotFound(
+                f"run id '{run_id}' is ambiguous: it matches {shown}; give more characters"
+            )
+    elif len(body) < MIN_ABBREVIATION:
+        raise errors.RunNotFound(
+            f"run id '{run_id}' is too short: give at least {MIN_ABBREVIATION} characters "
+            "of its start or its end"
+        )
     raise errors.RunNotFound(f"no run '{run_id}'; `tfctl runs list` shows the runs")
+
+
+def short_ids(*, session: Session, run_ids: Sequence[str]) -> dict[str, str]:
+    """For each id, the shortest end of it (at least MIN_ABBREVIATION characters) that no
+    other run's id ends with: what a person types to name it, as git abbreviates commits."""
+    short: dict[str, str] = {}
+    pending = list(run_ids)
+    for length in range(MIN_ABBREVIATION, _TAIL + 1):
+        if not pending:
+            break
+        tails = {run_id[-length:]: run_id for run_id in pending}
+        tail = func.substr(Run.id, func.length(Run.id) - length + 1)  # portable right(id, n)
+        rows = session.exec(
+            select(tail, func.count()).where(tail.in_(list(tails))).group_by(tail)
+        ).all()
+        unique = {t for t, n in rows if n == 1}
+        for run_id in pending:
+            if run_id[-length:] in unique:
+                short[run_id] = run_id[-length:]
+        pending = [run_id for run_id in pending if run_id not in short]
+    short.update({run_id: run_id for run_id in pending})  # no unique tail: the whole id
+    return short
 
 
 def set_status(

@@ -189,6 +189,13 @@ class RunService:
 
         return list_runs(self.ctx.store, workspace=workspace, status=list(statuses), limit=limit)
 
+    def short_ids(self, run_ids: Iterable[str]) -> dict[str, str]:
+        """The shortest unique abbreviation of each run id (the end of it), for tables: any
+        command that takes a run id accepts it."""
+        from tfctl.runs.views import short_ids
+
+        return short_ids(self.ctx.store, list(run_ids))
+
     def children(self, run_id: str) -> list[RunView]:
         from tfctl.runs.views import children
 

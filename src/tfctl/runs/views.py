@@ -193,6 +193,12 @@ def log_page(db: Store, run_id: str, *, after: int = 0, limit: int = 1000) -> Lo
     return LogPage(lines, lines[-1].seq if lines else after, done)
 
 
+def short_ids(db: Store, run_ids: list[str]) -> dict[str, str]:
+    """The shortest unique abbreviation of each id (its random tail), for tables."""
+    with db.read() as session:
+        return run_store.short_ids(session=session, run_ids=run_ids)
+
+
 def children(db: Store, run_id: str) -> list[RunView]:
     """The apply runs of a plan, oldest first."""
     with db.read() as session:
