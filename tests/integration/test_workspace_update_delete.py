@@ -32,8 +32,8 @@ from tfctl.persistence.models import (
 )
 from tfctl.persistence.types import utcnow
 from tfctl.policy.service import attach
-from tfctl.runs.service import RunService
 from tfctl.runs.control import cancel
+from tfctl.runs.service import RunService
 from tfctl.runs.views import show_run
 from tfctl.settings import local_state_path
 from tfctl.state_versions import show_state
