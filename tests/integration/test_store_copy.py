@@ -270,7 +270,10 @@ def test_postgresql_back_to_sqlite_and_sqlite_to_sqlite(
     source: Store, seeded: Seeded, pg_url: str, tmp_path: Path
 ) -> None:
     expected = dump(source.engine.url.render_as_string(hide_password=False))
-    direct = f"sqlite:///{tmp_path / 'copies' / 'direct.db'}"  # its directory is created
+    direct = f"sqlite:///{tmp_path / 'copies' / 'direct.db'}"
+    with pytest.raises(errors.InvalidSetting, match="does not exist; create it first"):
+        copy_store(source, direct)  # a typo'd directory is not created silently
+    (tmp_path / "copies").mkdir()
     assert counts(copy_store(source, direct))["run_logs"] == (4 * LOG_LINES, 0, 0)
     assert dump(direct) == expected
 
