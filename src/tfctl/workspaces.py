@@ -14,7 +14,6 @@ import re
 import shutil
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
-from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -23,7 +22,7 @@ from tfctl.persistence import runs as run_store
 from tfctl.persistence import store
 from tfctl.persistence.kinds import BACKENDS, RunStatus
 from tfctl.persistence.types import utcnow
-from tfctl.runs.status import ACTIVE, transition
+from tfctl.runs.status import ACTIVE, lease_cutoff, transition
 
 if TYPE_CHECKING:
     from sqlmodel import Session
@@ -236,7 +235,7 @@ class UpdatedWorkspace:
 
 
 def update_workspace(
-    db: Store, name: str, changes: WorkspaceChanges, *, home: Path, stale_after: timedelta,
+    db: Store, name: str, changes: WorkspaceChanges, *, home: Path, heartbeat_timeout: float,
     force: bool = False,
 ) -> UpdatedWorkspace:  # fmt: skip
     """Change a workspace's variables and backend in one transaction.
@@ -258,7 +257,7 @@ def update_workspace(
         backend, config = _changed_backend(ws, changes)
         if (variables, backend, config) == (ws.variables, ws.backend, ws.backend_config):
             return UpdatedWorkspace(WorkspaceView.of(ws, _stack_of(session, ws)), changed=False)
-        _refuse_while_busy(session, ws, stale_after, doing="update")
+        _refuse_while_busy(session, ws, heartbeat_timeout, doing="update")
         if (backend, config) != (ws.backend, ws.backend_config) and not force:
             _refuse_backend_change(session, ws, home)
         discarded = _discard_pending_plans(session, ws)
@@ -389,7 +388,7 @@ class DeletedWorkspace:
 
 
 def delete_workspace(
-    db: Store, name: str, *, home: Path, runs_dir: Path, stale_after: timedelta,
+    db: Store, name: str, *, home: Path, runs_dir: Path, heartbeat_timeout: float,
     force: bool = False,
 ) -> DeletedWorkspace:  # fmt: skip
     """Delete workspace `name` with its runs (logs, plan artifacts, a plan awaiting approval),
@@ -407,7 +406,7 @@ def delete_workspace(
     try:
         with db.write() as session:
             ws = store.get_workspace(session=session, name=name, for_update=True)
-            _refuse_while_busy(session, ws, stale_after, doing="delete")
+            _refuse_while_busy(session, ws, heartbeat_timeout, doing="delete")
             resources, where = _resources_in_state(session, ws, home)
             if resources and not force:
                 raise _holds_resources(ws, resources, where)
@@ -478,7 +477,7 @@ def _keep_if_it_holds_resources(aside: Path | None, state_file: str) -> str | No
 
 
 def _refuse_while_busy(
-    session: Session, ws: Workspace, stale_after: timedelta, *, doing: str
+    session: Session, ws: Workspace, heartbeat_timeout: float, *, doing: str
 ) -> None:
     """Refuse while a run of `ws` is queued or running, or a run that ended still holds the
     workspace and heartbeated recently (its process is still stopping terraform)."""
@@ -489,7 +488,7 @@ def _refuse_while_busy(
     locker = session.get(Run, ws.locked_by_run_id) if ws.locked_by_run_id else None
     if holder is None and locker is not None:
         beat = locker.heartbeat_at or locker.started_at
-        if beat is not None and utcnow() - beat < stale_after:
+        if beat is not None and beat > lease_cutoff(heartbeat_timeout):
             holder = locker
     if holder is None:
         return

@@ -48,7 +48,7 @@ from tfctl.workspaces import (
 pytestmark = pytest.mark.terraform
 
 POLICY = Path(__file__).resolve().parents[1] / "fixtures" / "policies" / "warn_creates.rego"
-STALE_AFTER = timedelta(seconds=30)
+HEARTBEAT_TIMEOUT = 30.0
 
 
 @pytest.fixture(autouse=True)
@@ -63,12 +63,12 @@ def home(isolated_env: Path) -> Path:
 
 def update(store: Store, home: Path, name: str, force: bool = False, **changes: Any) -> Any:
     return update_workspace(store, name, WorkspaceChanges(**changes), home=home,
-                            stale_after=STALE_AFTER, force=force)  # fmt: skip
+                            heartbeat_timeout=HEARTBEAT_TIMEOUT, force=force)  # fmt: skip
 
 
 def delete(store: Store, home: Path, name: str, *, force: bool = False) -> Any:
     return delete_workspace(store, name, home=home, runs_dir=home / "runs",
-                            stale_after=STALE_AFTER, force=force)  # fmt: skip
+                            heartbeat_timeout=HEARTBEAT_TIMEOUT, force=force)  # fmt: skip
 
 
 def rows(store: Store, model: type) -> int:

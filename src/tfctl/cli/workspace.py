@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
 from typing import Annotated
 
 import typer
@@ -17,7 +16,9 @@ Json = Annotated[bool, JSON_OPTION]
 @app.command()
 def create(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The workspace's name.", show_default=False)],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The workspace's name.", show_default=False)
+    ],
     stack: Annotated[str, typer.Option("--stack", "-s", help="The stack it deploys.")],
     backend: Annotated[
         str | None,
@@ -84,7 +85,9 @@ def list_(ctx: typer.Context, as_json: Json = False) -> None:
 @app.command()
 def show(
     ctx: typer.Context,
-    name: Annotated[str, typer.Argument(help="The workspace's name.", show_default=False)],
+    name: Annotated[
+        str, typer.Argument(metavar="NAME", help="The workspace's name.", show_default=False)
+    ],
     as_json: Json = False,
 ) -> None:
     """Show a workspace: its stack, backend, variables and lock."""
@@ -179,7 +182,7 @@ def update(
     settings = app_ctx.settings
     updated = update_workspace(
         app_ctx.store, name, changes, home=settings.home, force=force,
-        stale_after=timedelta(seconds=settings.heartbeat_timeout),
+        heartbeat_timeout=settings.heartbeat_timeout,
     )  # fmt: skip
     for plan_id in updated.discarded_plan_ids:
         note(f"plan {plan_id} was made with the old settings: discarded; plan again")
@@ -218,7 +221,7 @@ def delete(
     settings = app_ctx.settings
     deleted = delete_workspace(
         app_ctx.store, name, home=settings.home, runs_dir=settings.runs_dir, force=force,
-        stale_after=timedelta(seconds=settings.heartbeat_timeout),
+        heartbeat_timeout=settings.heartbeat_timeout,
     )  # fmt: skip
     if as_json:
         print_json(deleted.to_dict())
