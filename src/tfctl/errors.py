@@ -136,7 +136,22 @@ class TerraformCancelled(TerraformError):
 
 
 class StateLocked(TerraformError):
-    """The workspace's state is locked by another operation."""
+    """The workspace's state is locked by another operation. Its facts: `lock_id`, `holder`
+    (terraform's "Who"), `since`, `operation` — None when terraform did not say."""
+
+    def __init__(
+        self,
+        message: str | None = None,
+        *,
+        lock_id: str | None = None,
+        holder: str | None = None,
+        since: str | None = None,
+        operation: str | None = None,
+        workspace: str | None = None,
+        run_id: str | None = None,
+    ) -> None:
+        super().__init__(message, workspace=workspace, run_id=run_id)
+        self.lock_id, self.holder, self.since, self.operation = lock_id, holder, since, operation
 
 
 class StalePlan(TerraformError):

@@ -49,7 +49,8 @@ def plan_kind(spec: TerraformStackSpec) -> KindPlan:
 
 
 def _storage(spec: TerraformStackSpec) -> KindPlan:
-    assert spec.bucket is not None  # filled in by the spec for every storage stack
+    if spec.bucket is None:  # filled in by the spec for every storage stack
+        raise errors.InvalidSpec(f"stack '{spec.name}': a storage stack needs `bucket`")
     bucket = spec.bucket.model_dump(mode="json")
     bucket["name"] = spec.bucket.name or _default_bucket_name(spec)
     values: dict[str, Any] = {"bucket": bucket}
@@ -101,7 +102,8 @@ def _agents(spec: TerraformStackSpec) -> KindPlan:
 
 
 def _secrets(spec: TerraformStackSpec) -> KindPlan:
-    assert spec.secret_store is not None  # filled in by the spec for every secrets stack
+    if spec.secret_store is None:  # filled in by the spec for every secrets stack
+        raise errors.InvalidSpec(f"stack '{spec.name}': a secrets stack needs `secret_store`")
     store = spec.secret_store.model_dump(mode="json")
     store["name"] = store["name"] or spec.name
     if store["provider"] == "kubernetes":

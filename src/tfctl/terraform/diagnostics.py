@@ -135,7 +135,8 @@ def classify_failure(
 
 def _parse_one(lines: Sequence[str]) -> Diagnostic:
     match = _START.match(lines[0])
-    assert match is not None  # parse_diagnostics only slices at start lines
+    if match is None:  # parse_diagnostics only slices at start lines
+        raise ValueError(f"not the start of a diagnostic: {lines[0]!r}")
     head = [match.group(2), *_until_blank(lines[1:])]
     body = lines[len(head) :]
     where = _first_match(_LOCATION, body)
@@ -199,8 +200,10 @@ def _state_locked(errs: Sequence[Diagnostic], text: str) -> errors.TfctlError | 
         f"the state is locked by {info.get('Who') or 'someone'} since "
         f"{_short_time(info.get('Created', '?'))} ({info.get('Operation', '?')}, lock ID "
         f"{info['ID']}); wait for that run to finish, or if it died, release the lock with "
-        f"`terraform force-unlock {info['ID']}`"
-    )
+        f"`terraform force-unlock {info['ID']}`",
+        lock_id=info["ID"], holder=info.get("Who"), since=info.get("Created"),
+        operation=info.get("Operation"),
+    )  # fmt: skip
 
 
 def _short_time(created: str) -> str:

@@ -347,7 +347,8 @@ def _configuration(builder: _Builder, cursor: _Cursor) -> None:
 
 def _planned_values(builder: _Builder, cursor: _Cursor) -> None:
     """Secrets of a `planned_values` / `prior_state.values` object, a resource at a time."""
-    assert builder.secrets is not None
+    if builder.secrets is None:  # only called when secrets are being collected
+        raise ValueError("planned values read without a secret collector")
     for key in cursor.members():
         if key == "outputs":
             builder.secrets.update(output_secrets(cursor.value()))
@@ -488,5 +489,4 @@ class _Cursor:
 
 def _match_end(pattern: re.Pattern[str], text: str, pos: int) -> int:
     match = pattern.match(text, pos)
-    assert match is not None  # both patterns match the empty string
-    return match.end()
+    return pos if match is None else match.end()  # both patterns match the empty string

@@ -185,6 +185,11 @@ def test_lock_held_says_who_holds_it_since_when_and_how_to_release_it() -> None:
         "lock ID 439ecaa0-f6a5-beb3-eb81-43d373b625c8); wait for that run to finish, or if it "
         "died, release the lock with `terraform force-unlock 439ecaa0-f6a5-beb3-eb81-43d373b625c8`"
     )
+    # the facts, as fields, for front ends that answer with more than text
+    assert err.lock_id == "439ecaa0-f6a5-beb3-eb81-43d373b625c8"
+    assert err.holder == "root@vm"
+    assert err.operation == "OperationTypeApply"
+    assert err.since is not None
 
 
 def test_lock_error_without_lock_info_still_reports_a_lock() -> None:
@@ -192,6 +197,7 @@ def test_lock_error_without_lock_info_still_reports_a_lock() -> None:
     err = classify_failure(text, "plan")
     assert isinstance(err, errors.StateLocked)
     assert "412 PreconditionFailed" in err.message
+    assert err.lock_id is None
 
 
 def test_stale_plan() -> None:
