@@ -137,3 +137,11 @@ def test_queue_wait_without_a_worker_says_so_and_gives_up_when_told(
     assert queued["status"] == "queued"  # it was not stopped: a worker can still take it
     ok("worker", "--burst")
     assert json.loads(ok("runs", "show", queued["id"], "--json"))["status"] == "awaiting_approval"
+
+
+def test_ctrl_c_at_a_prompt_exits_4(isolated_env: Path, tmp_path: Path) -> None:
+    setup_files_workspace(tmp_path)
+    screen = run_in_terminal([tfctl_bin(), "apply", "dev"], terminal_env(), answer=b"\x03",
+                             prompt=b"Apply plan", code=4)  # fmt: skip
+    assert "tfctl: interrupted" in screen
+    assert "Traceback" not in screen

@@ -7,7 +7,9 @@ shown and confirmed; without one (CI) `--auto-approve` is required, and destroy 
 
 from __future__ import annotations
 
+import contextlib
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -292,7 +294,8 @@ def _typed_confirmation(cmd: _Command, workspace: str, *, plan_run: RunView | No
     routine `apply` can pick it up) and nothing is destroyed."""
     from tfctl import errors
 
-    typed = str(typer.prompt(f"Type the workspace name ({workspace}) to destroy it", err=True))
+    with _interruptible():
+        typed = str(typer.prompt(f"Type the workspace name ({workspace}) to destroy it", err=True))
     if typed == workspace:
         return typed
     discarded = ""
@@ -419,7 +422,9 @@ def _confirm(plan_run: RunView, *, auto_approve: bool) -> None:
     if auto_approve:
         return
     _show_plan_table(plan_run)
-    if not typer.confirm(f"Apply plan {plan_run.id} to {plan_run.workspace}?", err=True):
+    with _interruptible():
+        approved = typer.confirm(f"Apply plan {plan_run.id} to {plan_run.workspace}?", err=True)
+    if not approved:
         raise errors.Cancelled(f"not applied; plan {plan_run.id} still awaits approval")
 
 
@@ -486,6 +491,16 @@ def _print_policy(results: dict[str, Any] | None, *, err: bool = False) -> None:
     from tfctl.cli.policy import print_results
 
     print_results(results, err=err)
+
+
+@contextlib.contextmanager
+def _interruptible() -> Iterator[None]:
+    """Ctrl-C (or end of input) at a prompt is an interruption, exit 4 like anywhere else;
+    click would turn it into "Aborted!" and exit 1."""
+    try:
+        yield
+    except typer.Abort:
+        raise KeyboardInterrupt from None
 
 
 def _can_prompt() -> bool:
