@@ -472,7 +472,7 @@ def claim_latency(work: Path, backend: str, server: object) -> None:
                   p50 <= 20.0, note=f"p95 {statistics.quantiles(samples, n=20)[18]:.1f} ms"))  # fmt: skip
 
 
-POLICY = """package bench.p{i}
+POLICY = """package main
 
 import rego.v1
 

@@ -62,7 +62,7 @@ def test_bad_policy_input_is_refused_in_one_line(isolated_env: Path, tmp_path: P
                                        "--level", "advisory")  # fmt: skip
     assert "no workspace named 'prod'" in refused("policy", "list", "prod")
     assert "no policy attachment 'pol-nothing'" in refused("policy", "detach", "pol-nothing")
-    assert "--plan RUN_ID is required" in refused("policy", "test", FORBIDDEN)
+    assert "--plan RUN_ID or --input PLAN.json" in refused("policy", "test", FORBIDDEN)
     assert "needs --reason" in refused("apply", "dev", "--auto-approve", "--override-policy")
     assert "only used with --override-policy" in refused("apply", "dev", "--reason", "x")
 

@@ -91,7 +91,7 @@ def test_a_syntax_error_fails_the_policy_naming_file_and_line(
     checker: PolicyChecker, tmp_path: Path
 ) -> None:
     result = check_one(checker, FIXTURES / "broken.rego", write_plan(tmp_path, []))
-    assert result.outcome is Outcome.ERROR
+    assert result.outcome is Outcome.ERRORED
     assert result.passed is False
     assert result.messages == (
         f"compile error in {FIXTURES / 'broken.rego'}, line 6, column 9: "
@@ -112,10 +112,10 @@ def test_a_v0_policy_with_a_real_error_is_reported_where_the_error_is(
 def test_an_evaluation_error_fails_the_policy(checker: PolicyChecker, tmp_path: Path) -> None:
     policy = tmp_path / "divide.rego"
     policy.write_text(
-        "package p\n\ndeny contains x if {\n\tx := 1 / count(input.resource_changes)\n}\n"
+        "package main\n\ndeny contains x if {\n\tx := 1 / count(input.resource_changes)\n}\n"
     )
     result = check_one(checker, policy, write_plan(tmp_path, []))
-    assert result.outcome is Outcome.ERROR
+    assert result.outcome is Outcome.ERRORED
     assert result.messages == (f"evaluation error in {policy}, line 4, column 12: divide by zero",)
 
 
@@ -123,9 +123,9 @@ def test_a_policy_changed_since_attach_is_evaluated_as_it_is_now(
     checker: PolicyChecker, tmp_path: Path
 ) -> None:
     policy = tmp_path / "p.rego"
-    policy.write_text('package p\n\ndeny contains "old" if false\n')
+    policy.write_text('package main\n\ndeny contains "old" if false\n')
     attached = load_bundle(policy).sha256
-    policy.write_text('package p\n\ndeny contains "new" if true\n')
+    policy.write_text('package main\n\ndeny contains "new" if true\n')
     result = check_one(checker, policy, write_plan(tmp_path, []), sha256=attached)
     assert result.changed_since_attach
     assert result.messages == ("new",)
@@ -134,15 +134,15 @@ def test_a_policy_changed_since_attach_is_evaluated_as_it_is_now(
 
 def test_a_policy_gone_since_attach_fails(checker: PolicyChecker, tmp_path: Path) -> None:
     result = check_one(checker, tmp_path / "gone.rego", write_plan(tmp_path, []), sha256="x")
-    assert result.outcome is Outcome.ERROR
+    assert result.outcome is Outcome.ERRORED
     assert result.messages == (f"policy {tmp_path / 'gone.rego'}: no such file or directory",)
 
 
 def test_policies_are_evaluated_in_isolation(checker: PolicyChecker, tmp_path: Path) -> None:
     """Two attachments declaring the same package never see each other's rules."""
     one, two = tmp_path / "one.rego", tmp_path / "two.rego"
-    one.write_text('package shared\n\ndeny contains "from one" if true\n')
-    two.write_text('package shared\n\nwarn contains "from two" if true\n')
+    one.write_text('package main\n\ndeny contains "from one" if true\n')
+    two.write_text('package main\n\nwarn contains "from two" if true\n')
     plan = write_plan(tmp_path, [])
     first, second = checker.check([PolicyRef(one, HARD), PolicyRef(two, HARD)], plan).results
     assert (first.messages, first.warnings) == (("from one",), ())

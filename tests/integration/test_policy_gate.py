@@ -184,7 +184,7 @@ def test_a_policy_that_stops_compiling_fails_at_its_level_naming_the_line(
     policy.write_text((POLICIES / "broken.rego").read_text())  # edited after attaching
     plan = runtime.plan(ws)
     (result,) = (plan.policy_results or {})["policies"]
-    assert result["outcome"] == "error"
+    assert result["outcome"] == "errored"
     assert result["changed_since_attach"] is True
     assert result["messages"] == [
         f"compile error in {policy}, line 6, column 9: expecting `}}` while parsing set"
@@ -199,7 +199,7 @@ def test_policy_messages_never_carry_secrets_to_the_store(
     ws = workspace(store, tmp_path, out_dir, content="fine")
     leaky = tmp_path / "leaky.rego"
     leaky.write_text(
-        "package leaky\n\nimport rego.v1\n\ndeny contains msg if {\n"
+        "package main\n\nimport rego.v1\n\ndeny contains msg if {\n"
         '\tsome rc in input.resource_changes\n\trc.name == "secret"\n'
         '\tmsg := sprintf("token is %s", [rc.change.after.input])\n}\n'
     )

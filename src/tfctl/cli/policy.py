@@ -1,7 +1,9 @@
 """`tfctl policy`: attach Rego policies to workspaces, list, detach, and try one on a plan.
 
-Every plan of a workspace is checked against its attached policies (conftest-style `deny`,
-`violation` and `warn` rules); the enforcement level decides what a failure does to apply.
+Every plan of a workspace is checked against its attached policies as conftest checks them
+(`deny`, `violation` and `warn` rules and their `_suffix` forms, `exception` rules, the
+namespace `main` unless others are named, data documents); the enforcement level decides
+what a failure does to apply.
 """
 
 from __future__ import annotations
@@ -28,6 +30,30 @@ Policy = Annotated[
         help="A .rego file or a directory of them (or a file:// URI).", show_default=False
     ),
 ]
+Namespaces = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--namespace",
+        "-n",
+        metavar="NS",
+        help="A package whose rules are read (repeatable); default: main, as conftest.",
+        show_default=False,
+    ),
+]
+AllNamespaces = Annotated[
+    bool, typer.Option("--all-namespaces", help="Read the rules of every package of the policy.")
+]
+Data = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--data",
+        "-d",
+        metavar="PATH",
+        help="A JSON or YAML data document, or a directory of them (repeatable); its keys are "
+        "data.KEY in the policy.",
+        show_default=False,
+    ),
+]
 
 
 @app.command()
@@ -44,17 +70,28 @@ def attach(
             "reason) or hard_mandatory (blocks apply).",
         ),
     ] = None,
+    namespace: Namespaces = None,
+    all_namespaces: AllNamespaces = False,
+    data: Data = None,
     as_json: Json = False,
 ) -> None:
-    """Attach a policy to a workspace; its plans are checked against it from now on."""
+    """Attach a policy to a workspace; its plans are checked against it from now on. The
+    engine checks it first: a construct it would evaluate differently from OPA is refused
+    with the file, line and what to write instead."""
+    from tfctl.cli.context import note
     from tfctl.policy.service import attach as attach_policy
 
     app_ctx = app_context(ctx)
-    view = attach_policy(app_ctx.store, workspace, policy, level=level, actor=app_ctx.actor)
+    view = attach_policy(app_ctx.store, workspace, policy, level=level, actor=app_ctx.actor,
+                         namespaces=namespace or (), all_namespaces=all_namespaces,
+                         data=data or ())  # fmt: skip
+    if view.note:
+        note(view.note)
     if as_json:
         print_json(view.to_dict())
         return
-    print(f"policy {view.id} attached to {view.workspace}: {view.policy} ({view.level})")
+    print(f"policy {view.id} attached to {view.workspace}: {view.policy} ({view.level}, "
+          f"{_namespaces(view.namespaces)}{_data(view.data)})")  # fmt: skip
 
 
 @app.command("list")
@@ -72,9 +109,12 @@ def list_(
     if as_json:
         print_json([view.to_dict() for view in views])
         return
-    out = table("ID", "WORKSPACE", "LEVEL", "POLICY", "CHANGED", "ATTACHED BY")
+    out = table("ID", "WORKSPACE", "LEVEL", "POLICY", "NAMESPACES", "DATA", "CHANGED",
+                "ATTACHED BY")  # fmt: skip
     for view in views:
-        out.add_row(view.id, view.workspace, view.level, view.policy, _changed(view),
+        out.add_row(view.id, view.workspace, view.level, view.policy,
+                    ", ".join(view.namespaces) if view.namespaces is not None else "(all)",
+                    str(len(view.data)) if view.data else "-", _changed(view),
                     f"{view.actor} at {view.created_at[:19]}")  # fmt: skip
     stdout_console().print(out)
 
@@ -104,26 +144,64 @@ def evaluate(
     plan: Annotated[
         str | None, typer.Option("--plan", help="The plan run to evaluate it against.")
     ] = None,
+    input_file: Annotated[
+        str | None,
+        typer.Option(
+            "--input",
+            "-i",
+            metavar="FILE",
+            help="A plan JSON file (`terraform show -json PLAN`) to evaluate it against.",
+        ),
+    ] = None,
+    namespace: Namespaces = None,
+    all_namespaces: AllNamespaces = False,
+    data: Data = None,
     as_json: Json = False,
 ) -> None:
-    """Evaluate a policy against a recorded plan without attaching it. Exits 3 when a deny
-    or violation rule fires (or the policy does not compile), 0 otherwise."""
+    """Evaluate a policy against a recorded plan (--plan) or a plan JSON file (--input)
+    without attaching it, and print exactly what the gate would record: deny, warn and
+    exception results. Exits 3 when a deny or violation rule fires or the policy errors
+    (does not compile, or uses a construct the engine would evaluate differently from OPA),
+    0 otherwise."""
     from tfctl import errors
+    from tfctl.cli.context import note
+    from tfctl.policy.model import summarise
     from tfctl.policy.service import evaluate_policy
-    from tfctl.runs.service import RunService
 
-    if plan is None:
-        raise errors.InvalidInput("--plan RUN_ID is required: the plan to evaluate against")
-    runs = RunService(app_context(ctx))
-    plan_run = runs.get(plan)
-    report = evaluate_policy(runs.policy_checker, policy, lambda: runs.saved_plan_json(plan_run))
+    if (plan is None) == (input_file is None):
+        raise errors.InvalidInput(
+            "give the plan to evaluate against: --plan RUN_ID or --input PLAN.json (one)"
+        )
+    checker, saved_plan, about = _plan_source(ctx, plan, input_file)
+    report = evaluate_policy(checker, policy, saved_plan, namespaces=namespace or (),
+                             all_namespaces=all_namespaces, data=data or ())  # fmt: skip
+    summary = summarise(f for r in report.results for f in r.findings)
+    if summary:
+        note(summary)
     results = report.to_dict()
     if as_json:
-        print_json({"plan_run_id": plan_run.id, "workspace": plan_run.workspace, **results})
+        print_json({**about, **results})
     else:
         print_results(results)
     if report.status == "failed":
-        raise errors.PolicyBlocked(f"policy {report.results[0].policy} fails plan {plan_run.id}")
+        target = about.get("plan_run_id") or about.get("input")
+        raise errors.PolicyBlocked(f"policy {report.results[0].policy} fails {target}")
+
+
+def _plan_source(ctx: typer.Context, plan: str | None, input_file: str | None) -> Any:
+    """The checker, the plan JSON to open, and what `--json` says about it."""
+    if input_file is not None:
+        from tfctl.policy.checker import PolicyChecker
+        from tfctl.policy.inputs import input_plan
+
+        opened = input_plan(input_file)
+        return PolicyChecker(), opened, {"input": input_file}
+    from tfctl.runs.service import RunService
+
+    runs = RunService(app_context(ctx))
+    plan_run = runs.get(str(plan))
+    about = {"plan_run_id": plan_run.id, "workspace": plan_run.workspace}
+    return runs.policy_checker, lambda: runs.saved_plan_json(plan_run), about
 
 
 def print_results(results: dict[str, Any] | None, *, err: bool = False) -> None:
@@ -137,6 +215,16 @@ def print_results(results: dict[str, Any] | None, *, err: bool = False) -> None:
         print("\n".join(lines), file=sys.stderr if err else sys.stdout)
     if results and results.get("policies") and results.get("engine") is None and not err:
         note(f"warning: {results.get('warning')}")
+
+
+def _namespaces(namespaces: list[str] | None) -> str:
+    if namespaces is None:
+        return "all namespaces"
+    return ("namespace " if len(namespaces) == 1 else "namespaces ") + ", ".join(namespaces)
+
+
+def _data(data: list[str]) -> str:
+    return f", {len(data)} data path{'s' if len(data) != 1 else ''}" if data else ""
 
 
 def _changed(view: AttachmentView) -> str:

@@ -217,7 +217,10 @@ class PolicyAttachment(SQLModel, table=True):
     enforcement level (DESIGN.md "Policy gate").
 
     The policy is stored by its absolute path and re-read at every check; `sha256` is its
-    content hash at attach time, so a check can say that the policy changed since.
+    content hash at attach time, so a check can say that the policy changed since. The
+    conftest namespaces to read (`namespaces`; NULL: every package, as `--all-namespaces` and
+    as attachments made before namespaces were recorded) and the data documents
+    (`data_sources`, absolute paths, with their combined hash `data_sha256`) go with it.
     """
 
     __tablename__ = "policy_attachments"
@@ -235,6 +238,9 @@ class PolicyAttachment(SQLModel, table=True):
     sha256: str = Field(max_length=64)
     actor: str = Field(max_length=255)
     created_at: datetime = _when()
+    namespaces: list[str] | None = _json(nullable=True)
+    data_sources: list[str] | None = _json(nullable=True)
+    data_sha256: str | None = Field(default=None, max_length=64)
 
 
 class ApiToken(SQLModel, table=True):

@@ -21,6 +21,9 @@ def create_attachment(
     level: str,
     sha256: str,
     actor: str,
+    namespaces: list[str] | None = None,
+    data_sources: list[str] | None = None,
+    data_sha256: str | None = None,
 ) -> PolicyAttachment:
     """Insert an attachment. `AlreadyExists` when the policy is attached to the workspace
     already, also when another transaction attached it after this one looked (the unique
@@ -33,6 +36,9 @@ def create_attachment(
         level=level,
         sha256=sha256,
         actor=actor,
+        namespaces=namespaces,
+        data_sources=data_sources,
+        data_sha256=data_sha256,
     )
     try:
         with session.begin_nested():

@@ -1,10 +1,14 @@
 """Rego engines: the `opa` binary when it is on PATH, else the in-process engine (regorus,
 `pip install 'tfctl[policy]'`); `find_engine` picks, in that order, or finds none.
 
-An engine is prepared once per plan (the plan JSON is loaded once) and then evaluates each
-policy — a set of `.rego` files — in isolation, returning the values of the conftest rules
-`deny`, `violation` and `warn` of every package the files declare. A policy that does not
-compile or fails to evaluate raises `RegoError`, naming the file and the line.
+A policy is first compiled for the engine into a `Program`: the namespaces to read (conftest:
+`main` unless told otherwise), the conftest rules each declares, and the sources to load —
+for regorus, rewritten where it would otherwise answer differently from OPA
+(`tfctl.policy.compat`), or refused (`PolicyRefused`). Then, once per plan, the engine is
+prepared (the plan JSON loaded once) and evaluates each program in isolation, returning per
+namespace the values of its `deny` / `violation` / `warn` rules and of its `exception` rule;
+`tfctl.policy.conftest` reads them. Anything that does not compile or evaluate raises
+`RegoError`, naming the file and the line.
 """
 
 from __future__ import annotations
@@ -13,31 +17,81 @@ import json
 import os
 import re
 import shutil
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
-from tfctl.policy.sources import PolicyFile, package_path
+from tfctl import errors
+from tfctl.policy import conftest
+from tfctl.policy.conftest import NamespaceValues
+from tfctl.policy.model import Finding
+from tfctl.policy.rego_ast import Diagnostic, ParseError, regorus_diagnostic
+from tfctl.policy.sources import DataBundle, PolicyBundle, package_path
 
-RULES: tuple[str, ...] = ("deny", "violation", "warn")
-RuleValue = tuple[str, str, Any]  # (package, rule, value)
-Evaluator = Callable[[Sequence[PolicyFile]], list[RuleValue]]
 _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
-_LOCATION = re.compile(r"-->\s*(?P<file>.+?):(?P<line>\d+):(?P<col>\d+)")
-_ERROR_LINE = re.compile(r"^error:\s*(?P<message>.+)$", re.MULTILINE)
+_CACHE_SIZE = 64
 
 
 class RegoError(Exception):
     """A policy did not compile or evaluate. Never leaves `PolicyChecker`: it becomes that
-    policy's `error` result, failed at its level."""
+    policy's `errored` result, failed at its level."""
+
+
+class PolicyRefused(RegoError):
+    """The policy uses constructs the engine would evaluate differently from OPA, or reads
+    no conftest rule: refused at attach, errored at a check."""
+
+    def __init__(self, source: Path, problems: Sequence[str]) -> None:
+        self.problems = tuple(problems)
+        super().__init__(f"policy {source}: " + " / ".join(self.problems))
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """What to evaluate: the files as read now, the namespaces (None: every package) and the
+    data documents."""
+
+    bundle: PolicyBundle
+    namespaces: tuple[str, ...] | None = conftest.DEFAULT_NAMESPACES
+    data: DataBundle | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Program:
+    """A policy made ready for one engine. `rules` (namespace → conftest rule names) is None
+    when the engine reads them itself; `findings` are the rewritten and unchecked
+    constructs (refused ones never make a program)."""
+
+    policy: Policy
+    namespaces: tuple[str, ...]
+    rules: Mapping[str, tuple[str, ...]] | None
+    sources: tuple[tuple[str, str], ...]
+    rego_v0: bool = False
+    findings: tuple[Finding, ...] = ()
+
+
+Evaluator = Callable[[Program], list[NamespaceValues]]
 
 
 class RegoEngine(Protocol):
     name: str
 
+    def version(self) -> str:
+        """The engine's version, for `tfctl doctor` and the records."""
+        ...
+
+    def compile(self, policy: Policy) -> Program:
+        """The program for `policy`, or `RegoError` (`PolicyRefused`)."""
+        ...
+
+    def verify(self, policy: Policy) -> Program:
+        """`compile`, plus everything this engine can check before a plan exists: what
+        `policy attach` and `policy test` run."""
+        ...
+
     def prepare(self, plan_json: Path) -> Evaluator:
-        """Load the plan JSON (the policies' `input`) and return the evaluator of policies."""
+        """Load the plan JSON (the policies' `input`) and return the evaluator of programs."""
         ...
 
 
@@ -57,18 +111,28 @@ def in_process_engine() -> RegoEngine | None:
     return RegorusEngine(regorus)
 
 
-@dataclass(frozen=True, slots=True)
-class Diagnostic:
-    """Where and why a policy failed, from an engine's error text."""
+def describe_engine(*, path: str | None = None) -> tuple[str, str] | None:
+    """The engine `find_engine` picks and its version, e.g. `("opa", "1.4.2 (/usr/bin/opa)")`
+    or `("regorus", "0.9.1 (in process)")`; None when there is none. For `tfctl doctor`."""
+    engine = find_engine(path=path)
+    if engine is None:
+        return None
+    try:
+        version = engine.version()
+    except RegoError as exc:
+        version = f"unknown ({exc})"
+    where = engine.binary if isinstance(engine, OpaEngine) else "in process"
+    return engine.name, f"{version} ({where})"
 
-    message: str
-    file: str | None = None
-    line: int = 0
-    column: int = 0
 
-    def describe(self, what: str) -> str:
-        where = f" in {self.file}, line {self.line}, column {self.column}" if self.file else ""
-        return f"{what}{where}: {self.message}"
+def rego_ref(namespace: str) -> str:
+    """`data.a["b-c"]` for the namespace `a.b-c` (a package with a quoted segment)."""
+    parts = namespace.split(".")
+    return "data" + "".join(_segment(p) for p in parts)
+
+
+def _segment(part: str) -> str:
+    return f".{part}" if _IDENTIFIER.match(part) else f"[{json.dumps(part)}]"
 
 
 # --- in process: regorus ------------------------------------------------------------------
@@ -76,83 +140,132 @@ class Diagnostic:
 
 class RegorusEngine:
     """regorus (Rust, in-process). Rego v1 syntax first; a policy that does not parse as v1
-    is tried as v0, so conftest policies written for OPA before 1.0 work unchanged."""
+    is read as v0, so conftest policies written for OPA before 1.0 work unchanged. Programs
+    are cached by content, so a policy is parsed and checked once per process."""
 
     name = "regorus"
+    _programs: dict[tuple[Any, ...], Program] = {}
+    _builtins: frozenset[str] | None = None
 
     def __init__(self, module: Any) -> None:
         self._module = module
+
+    def version(self) -> str:
+        return str(self._runtime().get("regorus-version") or "unknown")
+
+    def builtins(self) -> frozenset[str]:
+        if RegorusEngine._builtins is None:
+            RegorusEngine._builtins = frozenset(self._runtime().get("builtins") or ())
+        return RegorusEngine._builtins
+
+    def _runtime(self) -> dict[str, Any]:
+        engine = self._module.Engine()
+        engine.add_policy("tfctl-runtime.rego", "package tfctl_runtime\n\nr := opa.runtime()\n")
+        doc = json.loads(engine.eval_query_as_json("data.tfctl_runtime.r"))
+        return dict(doc["result"][0]["expressions"][0]["value"])
+
+    def compile(self, policy: Policy) -> Program:
+        key = (policy.bundle.source, policy.bundle.sha256, policy.namespaces)
+        program = self._programs.get(key)
+        if program is None:
+            program = self._compile(policy)
+            if len(self._programs) >= _CACHE_SIZE:
+                self._programs.pop(next(iter(self._programs)))
+            self._programs[key] = program
+        return program if program.policy == policy else _with_policy(program, policy)
+
+    def _compile(self, policy: Policy) -> Program:
+        from tfctl.policy import rego_ast
+        from tfctl.policy.compat import make_compatible
+
+        try:
+            modules, rego_v0 = rego_ast.parse(policy.bundle.files, self._module)
+        except ParseError as exc:
+            raise RegoError(str(exc)) from None
+        namespaces, rules = _namespaces(policy, modules)
+        compat = make_compatible(modules, self.builtins())
+        refused = [*conftest.shape_findings(modules, namespaces), *compat.refused]
+        if refused:
+            raise PolicyRefused(policy.bundle.source, [f.describe() for f in refused])
+        return Program(policy, namespaces, rules, compat.sources, rego_v0, compat.findings)
+
+    def verify(self, policy: Policy) -> Program:
+        program = self.compile(policy)
+        _regorus_load(self._module.Engine(), program)
+        return program
 
     def prepare(self, plan_json: Path) -> Evaluator:
         base = self._module.Engine()
         try:  # from text: twice as fast as set_input_from_json_file, 4x set_input(dict)
             base.set_input_json(plan_json.read_text(encoding="utf-8"))
         except RuntimeError as exc:
-            raise RegoError(_regorus_diagnostic(exc).describe("the plan JSON")) from None
+            raise RegoError(regorus_diagnostic(exc).describe("the plan JSON")) from None
 
-        def evaluate(files: Sequence[PolicyFile]) -> list[RuleValue]:
-            return _regorus_rules(_regorus_compile(base, files))
+        def evaluate(program: Program) -> list[NamespaceValues]:
+            return _regorus_values(_regorus_load(base.clone(), program), program)
 
         return evaluate
 
 
-def _regorus_compile(base: Any, files: Sequence[PolicyFile]) -> Any:
+def _with_policy(program: Program, policy: Policy) -> Program:
+    from dataclasses import replace
+
+    return replace(program, policy=policy)
+
+
+def _namespaces(policy: Policy, modules: Sequence[Any]) -> tuple[tuple[str, ...], dict[str, Any]]:
+    source = str(policy.bundle.source)
     try:
-        return _regorus_add(base.clone(), files, rego_v0=False)
-    except RuntimeError as exc:
-        as_v1 = _regorus_diagnostic(exc)
-    try:
-        return _regorus_add(base.clone(), files, rego_v0=True)
-    except RuntimeError as exc:
-        as_v0 = _regorus_diagnostic(exc)
-    raise RegoError(_furthest(files, as_v1, as_v0).describe("compile error"))
+        namespaces = conftest.select_namespaces(
+            source, [m.namespace for m in modules], policy.namespaces
+        )
+    except errors.InvalidInput as exc:
+        raise RegoError(exc.message) from None
+    rules = conftest.rules_by_namespace(modules, namespaces)
+    if not any(rules.values()):
+        raise PolicyRefused(policy.bundle.source, [
+            f"namespace {', '.join(namespaces)} declares no deny, violation or warn rule: it "
+            "would never report anything (name the namespaces with the rules with "
+            "--namespace NS, or use --all-namespaces)"
+        ])  # fmt: skip
+    return namespaces, {ns: tuple(names) for ns, names in rules.items()}
 
 
-def _furthest(files: Sequence[PolicyFile], *found: Diagnostic) -> Diagnostic:
-    """When neither Rego dialect parses a policy, the one that got further into it is the
-    one its author wrote: report that one's error (the first on a tie, v1)."""
-    order = [str(f.path) for f in files]
-
-    def position(d: Diagnostic) -> tuple[int, int, int]:
-        return (order.index(d.file) if d.file in order else -1, d.line, d.column)
-
-    return max(found, key=position)
-
-
-def _regorus_add(engine: Any, files: Sequence[PolicyFile], *, rego_v0: bool) -> Any:
-    if rego_v0:
+def _regorus_load(engine: Any, program: Program) -> Any:
+    if program.rego_v0:
         engine.set_rego_v0(True)
-    for file in files:
-        engine.add_policy(str(file.path), file.text)
+    try:
+        for name, text in program.sources:
+            engine.add_policy(name, text)
+        if program.policy.data is not None:
+            engine.add_data_json(program.policy.data.to_json())
+    except RuntimeError as exc:
+        raise RegoError(regorus_diagnostic(exc).describe("compile error")) from None
     return engine
 
 
-def _regorus_rules(engine: Any) -> list[RuleValue]:
-    values = []
-    for package in sorted(set(engine.get_packages())):
-        for rule in RULES:
-            try:
-                doc = json.loads(engine.eval_query_as_json(f"{_rego_ref(package)}.{rule}"))
-            except RuntimeError as exc:
-                raise RegoError(_regorus_diagnostic(exc).describe("evaluation error")) from None
-            if doc.get("result"):  # undefined: no result at all
-                values.append((package, rule, doc["result"][0]["expressions"][0]["value"]))
-    return values
+def _regorus_values(engine: Any, program: Program) -> list[NamespaceValues]:
+    found = []
+    for namespace in program.namespaces:
+        ref = rego_ref(namespace)
+        names = (program.rules or {}).get(namespace, ())
+        if not names:
+            continue
+        values = {rule: _regorus_eval(engine, f"{ref}.{rule}") for rule in names}
+        defined = {rule: value[0] for rule, value in values.items() if value}
+        exception = _regorus_eval(engine, f"{ref}.exception")
+        found.append(NamespaceValues(namespace, defined, exception[0] if exception else None))
+    return found
 
 
-def _rego_ref(package: str) -> str:
-    """`data.a.b-c` (how regorus names `package a["b-c"]`) → `data.a["b-c"]`."""
-    head, *rest = package.split(".")
-    return head + "".join(f".{s}" if _IDENTIFIER.match(s) else f'["{s}"]' for s in rest)
-
-
-def _regorus_diagnostic(exc: BaseException) -> Diagnostic:
-    text = str(exc).split("Stack backtrace:")[0]
-    location, error = _LOCATION.search(text), _ERROR_LINE.search(text)
-    message = error["message"].strip() if error else " ".join(text.split())
-    if location is None:
-        return Diagnostic(message or type(exc).__name__)
-    return Diagnostic(message, location["file"], int(location["line"]), int(location["col"]))
+def _regorus_eval(engine: Any, query: str) -> list[Any]:
+    """`[value]`, or `[]` when the rule is undefined."""
+    try:
+        doc = json.loads(engine.eval_query_as_json(query))
+    except RuntimeError as exc:
+        raise RegoError(regorus_diagnostic(exc).describe("evaluation error")) from None
+    results = doc.get("result") or []
+    return [results[0]["expressions"][0]["value"]] if results else []
 
 
 # --- the opa binary ---------------------------------------------------------------------------
@@ -160,70 +273,155 @@ def _regorus_diagnostic(exc: BaseException) -> Diagnostic:
 
 class OpaEngine:
     """`opa eval` per policy, through `tfctl.terraform.process.run_process` (its own process
-    group, a timeout). The plan JSON is passed as a file; opa's JSON output is parsed."""
+    group, a timeout), with a query that reads what conftest reads. The plan JSON and the
+    merged data documents are passed as files; opa's JSON output is parsed. A policy in Rego
+    v0 is retried with `--v0-compatible` when opa (1.0 and later) does not parse it."""
 
     name = "opa"
 
     def __init__(self, binary: str, *, timeout: float = 300.0) -> None:
         self.binary, self.timeout = binary, timeout
 
-    def prepare(self, plan_json: Path) -> Evaluator:
-        return lambda files: self._evaluate(plan_json, files)
+    def version(self) -> str:
+        output = self._run([self.binary, "version"], Path.cwd())
+        found = re.search(r"^Version:\s*(\S+)", output, re.MULTILINE)
+        return found.group(1) if found else (output.strip().splitlines() or ["unknown"])[0]
 
-    def _evaluate(self, plan_json: Path, files: Sequence[PolicyFile]) -> list[RuleValue]:
+    def compile(self, policy: Policy) -> Program:
+        packages = [".".join(p) for f in policy.bundle.files if (p := package_path(f.text))]
+        try:
+            namespaces = conftest.select_namespaces(
+                str(policy.bundle.source), packages, policy.namespaces
+            )
+        except errors.InvalidInput as exc:
+            raise RegoError(exc.message) from None
+        sources = tuple((str(f.path), f.text) for f in policy.bundle.files)
+        return Program(policy, namespaces, None, sources)
+
+    def verify(self, policy: Policy) -> Program:
+        program = self.compile(policy)
+        files = [name for name, _ in program.sources]
+        self._opa_json([self.binary, "check", "--format", "json", *files], Path.cwd())
+        return program
+
+    def prepare(self, plan_json: Path) -> Evaluator:
+        def evaluate(program: Program) -> list[NamespaceValues]:
+            data = None
+            if program.policy.data is not None:
+                data = plan_json.parent / "tfctl-data.json"
+                data.write_text(program.policy.data.to_json(), encoding="utf-8")
+            try:
+                argv = opa_eval_argv(self.binary, plan_json, program, data)
+                return opa_values(self._opa_json(argv, plan_json.parent), program)
+            finally:
+                if data is not None:
+                    data.unlink(missing_ok=True)
+
+        return evaluate
+
+    def _opa_json(self, argv: list[str], cwd: Path) -> dict[str, Any]:
+        """Run opa, retried with `--v0-compatible` when it fails to parse (a Rego v0
+        policy on opa 1.x); the JSON document it printed, or `RegoError`."""
+        first = self._attempt(argv, cwd)
+        if isinstance(first, dict):
+            return first
+        problems, message = first
+        if problems and all(p.get("code") == "rego_parse_error" for p in problems):
+            second = self._attempt([*argv[:2], "--v0-compatible", *argv[2:]], cwd)
+            if isinstance(second, dict):
+                return second
+            if second[0] and not all(p.get("code") == "rego_parse_error" for p in second[0]):
+                message = second[1]
+        raise RegoError(message)
+
+    def _attempt(self, argv: list[str], cwd: Path) -> dict[str, Any] | tuple[list[Any], str]:
         from tfctl.terraform.process import StopControl, run_process
 
         stdout: list[str] = []
         try:
             result = run_process(
-                opa_eval_argv(self.binary, plan_json, files), cwd=plan_json.parent,
-                env=os.environ, control=StopControl(timeout=self.timeout),
+                argv, cwd=cwd, env=os.environ, control=StopControl(timeout=self.timeout),
                 on_line=lambda stream, line: stdout.append(line) if stream == "stdout" else None,
             )  # fmt: skip
         except OSError as exc:
             raise RegoError(f"cannot run {self.binary}: {exc}") from exc
         doc = _json_or_none("\n".join(stdout)) or _json_or_none(result.stderr_text)
-        if result.exit_code != 0 or result.timed_out:
-            raise RegoError(self._failure(doc, result.stderr_text, result.timed_out))
-        return opa_rule_values(doc or {}, files)
+        if result.timed_out:
+            raise RegoError(f"opa {argv[1]} did not finish in {self.timeout:.0f} s and was stopped")
+        if result.exit_code == 0:
+            return doc or {}
+        problems = _problems(doc)
+        return problems, _failure(argv[1], problems, result.stderr_text)
 
-    def _failure(self, doc: dict[str, Any] | None, stderr: str, timed_out: bool) -> str:
-        if timed_out:
-            return f"opa eval did not finish in {self.timeout:.0f} s and was stopped"
-        doc = doc or {}
-        problems = doc.get("errors") or ([doc["error"]] if doc.get("error") else [])
-        if not problems:
-            return f"opa eval failed: {' '.join(stderr.split())[:500] or 'no output'}"
-        first, more = problems[0], len(problems) - 1
-        where = first.get("location") or {}
-        what = "evaluation error" if str(first.get("code", "")).startswith("eval") else None
-        diagnostic = Diagnostic(str(first.get("message", "")), where.get("file"),
-                                int(where.get("row", 0)), int(where.get("col", 0)))  # fmt: skip
-        suffix = f" (and {more} more)" if more > 0 else ""
-        return diagnostic.describe(what or "compile error") + suffix
+    def _run(self, argv: list[str], cwd: Path) -> str:
+        from tfctl.terraform.process import StopControl, run_process
 
-
-def opa_eval_argv(binary: str, plan_json: Path, files: Sequence[PolicyFile]) -> list[str]:
-    """`opa eval --format json --input PLAN --data FILE... data`: every document the policy
-    files define, evaluated against the plan."""
-    data = [arg for file in files for arg in ("--data", str(file.path))]
-    return [binary, "eval", "--format", "json", "--input", str(plan_json), *data, "data"]
+        lines: list[str] = []
+        try:
+            result = run_process(argv, cwd=cwd, env=os.environ, control=StopControl(timeout=30),
+                                 on_line=lambda stream, line: lines.append(line))  # fmt: skip
+        except OSError as exc:
+            raise RegoError(f"cannot run {self.binary}: {exc}") from exc
+        if result.exit_code != 0:
+            raise RegoError(f"{' '.join(argv[1:])} failed: {' '.join(lines)[:200]}")
+        return "\n".join(lines)
 
 
-def opa_rule_values(doc: dict[str, Any], files: Sequence[PolicyFile]) -> list[RuleValue]:
-    """The conftest rules of each package the files declare, from `opa eval`'s output."""
+def opa_eval_argv(binary: str, plan_json: Path, program: Program, data: Path | None) -> list[str]:
+    """`opa eval --format json --input PLAN --data FILE... [--data DATA] QUERY`."""
+    files = [arg for name, _ in program.sources for arg in ("--data", name)]
+    extra = ["--data", str(data)] if data is not None else []
+    return [binary, "eval", "--format", "json", "--input", str(plan_json), *files, *extra,
+            opa_query(program)]  # fmt: skip
+
+
+def opa_query(program: Program) -> str:
+    """One query for every namespace: its conftest rules (by name when known, else every
+    rule of the package whose name matches) and its exception rule, each in a
+    comprehension so that an undefined rule is an empty array, not an undefined query."""
+    parts = []
+    for namespace in program.namespaces:
+        ref = rego_ref(namespace)
+        names = None if program.rules is None else program.rules.get(namespace, ())
+        if names is None:
+            rules = (f'{{k: [v] | some k; v := {ref}[k]; regex.match("{conftest.RULES.pattern}", '
+                     "k)}")  # fmt: skip
+        else:
+            rules = "{" + ", ".join(f'"{n}": [x | x := {ref}.{n}]' for n in names) + "}"
+        exception = f"[x | x := {ref}.exception]"
+        parts.append(f'{json.dumps(namespace)}: {{"rules": {rules}, "exception": {exception}}}')
+    return "{" + ", ".join(parts) + "}"
+
+
+def opa_values(doc: Mapping[str, Any], program: Program) -> list[NamespaceValues]:
+    """The namespaces' values from `opa eval`'s output of `opa_query`."""
     results = doc.get("result") or [{}]
     tree = (results[0].get("expressions") or [{}])[0].get("value") or {}
-    values = []
-    packages = {p for p in (package_path(f.text) for f in files) if p is not None}
-    for package in sorted(packages):
-        node: Any = tree
-        for segment in package:
-            node = node.get(segment, {}) if isinstance(node, dict) else {}
-        if isinstance(node, dict):
-            name = "data." + ".".join(package)
-            values += [(name, rule, node[rule]) for rule in RULES if rule in node]
-    return values
+    found = []
+    for namespace in program.namespaces:
+        node = tree.get(namespace) or {}
+        rules = {name: values[0] for name, values in (node.get("rules") or {}).items() if values}
+        exception = node.get("exception") or []
+        found.append(NamespaceValues(namespace, rules, exception[0] if exception else None))
+    return found
+
+
+def _problems(doc: Mapping[str, Any] | None) -> list[Any]:
+    doc = doc or {}
+    problems = doc.get("errors") or ([doc["error"]] if doc.get("error") else [])
+    return [p for p in problems if isinstance(p, Mapping)]
+
+
+def _failure(command: str, problems: list[Any], stderr: str) -> str:
+    if not problems:
+        return f"opa {command} failed: {' '.join(stderr.split())[:500] or 'no output'}"
+    first, more = problems[0], len(problems) - 1
+    where = first.get("location") or {}
+    what = "evaluation error" if str(first.get("code", "")).startswith("eval") else None
+    diagnostic = Diagnostic(str(first.get("message", "")), where.get("file"),
+                            int(where.get("row", 0)), int(where.get("col", 0)))  # fmt: skip
+    suffix = f" (and {more} more)" if more > 0 else ""
+    return diagnostic.describe(what or "compile error") + suffix
 
 
 def _json_or_none(text: str) -> dict[str, Any] | None:

@@ -7,17 +7,21 @@ another machine (a worker) decides the same way. Pure: no store, no engine.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
 from tfctl import errors
-from tfctl.policy.model import EnforcementLevel, Outcome
+from tfctl.policy.model import (
+    ENGINE_REQUIRED,
+    ERROR_OUTCOMES,
+    HARD,
+    SOFT,
+    EnforcementLevel,
+    blocking_policies,
+)
 
-HARD = EnforcementLevel.HARD_MANDATORY.value
-SOFT = EnforcementLevel.SOFT_MANDATORY.value
-ENGINE_REQUIRED = "engine_required"
 _SHOWN_MESSAGES = 3
 
 
@@ -43,17 +47,8 @@ class Block:
 def blocked_by(results: Mapping[str, Any] | None, *, require_engine: bool) -> Block | None:
     """The block in a plan's policy results, hard before soft; None when it may be applied.
     Skipped checks block only when an engine is required (now, or when the plan was made)."""
-    if not results or not results.get("policies"):
-        return None
-    policies: Sequence[Mapping[str, Any]] = results["policies"]
-    if results.get("engine") is None:
-        required = require_engine or bool(results.get("engine_required"))
-        return Block(ENGINE_REQUIRED, tuple(policies)) if required else None
-    for level in (HARD, SOFT):
-        failed = tuple(p for p in policies if p.get("level") == level and p.get("passed") is False)
-        if failed:
-            return Block(level, failed)
-    return None
+    found = blocking_policies(results, require_engine=require_engine)
+    return None if found is None else Block(*found)
 
 
 def enforce(
@@ -140,17 +135,35 @@ def _check_lines(results: Mapping[str, Any]) -> list[str]:
     block = blocked_by(results, require_engine=False)
     if block is not None:
         lines.append(_verdict(block))
+    errored = [p for p in policies if p["outcome"] in ERROR_OUTCOMES and p.get("level") in
+               (None, EnforcementLevel.ADVISORY.value)]  # fmt: skip
+    if errored:
+        lines.append(
+            f"warning: {len(errored)} polic{'y' if len(errored) == 1 else 'ies'} could not be "
+            "evaluated (errored): not checked; at soft or hard mandatory this blocks apply"
+        )
     return lines
 
 
 def _policy_lines(policy: Mapping[str, Any]) -> list[str]:
-    changed = " (changed since attach)" if policy.get("changed_since_attach") else ""
     level = policy.get("level") or "-"
-    lines = [f"  {policy['outcome'].upper():<8} {level:<15} {policy['policy']}{changed}"]
-    label = "error" if policy["outcome"] == Outcome.ERROR else "deny"
+    lines = [f"  {policy['outcome'].upper():<8} {level:<15} {policy['policy']}{_since(policy)}"]
+    label = "error" if policy["outcome"] in ERROR_OUTCOMES else "deny"
     lines += [f"      {label}: {m}" for m in policy.get("messages", [])]
     lines += [f"      warn: {w}" for w in policy.get("warnings", [])]
+    lines += [f"      exception: {e}" for e in policy.get("exceptions", [])]
     return lines
+
+
+def _since(policy: Mapping[str, Any]) -> str:
+    changed = [
+        what
+        for key, what in (("changed_since_attach", "policy"), ("data_changed_since_attach", "data"))
+        if policy.get(key)
+    ]
+    if not changed:
+        return ""
+    return f" ({'' if changed == ['policy'] else ' and '.join(changed) + ' '}changed since attach)"
 
 
 def _verdict(block: Block) -> str:

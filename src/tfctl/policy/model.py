@@ -6,8 +6,7 @@
 
 from __future__ import annotations
 
-import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
@@ -26,6 +25,9 @@ class EnforcementLevel(StrEnum):
 
 
 LEVELS: tuple[str, ...] = tuple(level.value for level in EnforcementLevel)
+HARD = EnforcementLevel.HARD_MANDATORY.value
+SOFT = EnforcementLevel.SOFT_MANDATORY.value
+ENGINE_REQUIRED = "engine_required"
 
 
 def parse_level(value: str | None) -> EnforcementLevel:
@@ -43,19 +45,66 @@ def parse_level(value: str | None) -> EnforcementLevel:
 class Outcome(StrEnum):
     PASSED = "passed"
     FAILED = "failed"  # a deny or violation rule produced a message
-    ERROR = "error"  # the policy could not be read, compiled or evaluated: counts as failed
+    # The policy could not be read, compiled or evaluated, or uses a construct the engine
+    # would evaluate differently from OPA: counts as failed (fail closed).
+    ERRORED = "errored"
     SKIPPED = "skipped"  # no Rego engine
+
+
+ERROR_OUTCOMES = frozenset({Outcome.ERRORED.value, "error"})  # "error": results stored before
+
+
+class Action(StrEnum):
+    """What tfctl does about a construct the in-process engine evaluates differently."""
+
+    REFUSED = "refused"  # the policy cannot be attached (or fails closed at a check)
+    REWRITTEN = "rewritten"  # evaluated in a rewritten form that gives OPA's answer
+    UNCHECKED = "unchecked"  # could not be checked statically (a computed sprintf format)
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """A construct found in a policy: where, what, and what to write instead (refused) or
+    what tfctl did about it (rewritten)."""
+
+    file: str
+    line: int
+    column: int
+    construct: str
+    advice: str
+    action: Action
+
+    def describe(self) -> str:
+        return f"{self.file}:{self.line}: {self.construct}; {self.advice}"
+
+
+def summarise(findings: Iterable[Finding]) -> str | None:
+    """One line for the rewritten and unchecked constructs (`policy attach` and `policy
+    test` print it instead of one line per construct), or None when there are none."""
+    counts: dict[str, int] = {}
+    for finding in findings:
+        if finding.action is not Action.REFUSED:
+            key = f"{finding.action.value} {finding.construct.split(':')[0]}"
+            counts[key] = counts.get(key, 0) + 1
+    if not counts:
+        return None
+    parts = [f"{key} (x{n})" if n > 1 else key for key, n in counts.items()]
+    return "in-process engine: " + "; ".join(parts) + " (OPA's answers kept)"
 
 
 @dataclass(frozen=True, slots=True)
 class PolicyRef:
-    """A policy to check: an attachment (id, level, hash at attach time), or a policy given
-    on the command line (`tfctl policy test`), which has none of those."""
+    """A policy to check: an attachment (id, level, hashes at attach time), or a policy given
+    on the command line (`tfctl policy test`), which has none of those. `namespaces` None
+    means every package of the policy (`--all-namespaces`)."""
 
     source: Path
     level: EnforcementLevel | None = None
     attachment_id: str | None = None
     sha256: str | None = None
+    namespaces: tuple[str, ...] | None = ("main",)
+    data: tuple[Path, ...] = ()
+    data_sha256: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,10 +117,15 @@ class PolicyResult:
     attachment_id: str | None = None
     messages: tuple[str, ...] = ()
     warnings: tuple[str, ...] = ()
+    exceptions: tuple[str, ...] = ()
     engine: str | None = None
     duration_ms: float = 0.0
     changed_since_attach: bool = False
     sha256: str | None = None
+    namespaces: tuple[str, ...] | None = None
+    data_sha256: str | None = None
+    data_changed_since_attach: bool = False
+    findings: tuple[Finding, ...] = ()  # what the engine rewrote or could not check
 
     @property
     def passed(self) -> bool | None:
@@ -96,10 +150,15 @@ class PolicyResult:
             "passed": self.passed,
             "messages": list(self.messages),
             "warnings": list(self.warnings),
+            "exceptions": list(self.exceptions),
             "engine": self.engine,
             "duration_ms": self.duration_ms,
             "changed_since_attach": self.changed_since_attach,
             "sha256": self.sha256,
+            "namespaces": None if self.namespaces is None else list(self.namespaces),
+            "data_sha256": self.data_sha256,
+            "data_changed_since_attach": self.data_changed_since_attach,
+            "notes": [f"{f.action.value}: {f.describe()}" for f in self.findings],
         }
 
 
@@ -130,8 +189,6 @@ class PolicyReport:
         return replace(self, results=tuple(r.scrubbed(scrub) for r in self.results))
 
     def to_dict(self) -> dict[str, Any]:
-        from tfctl.policy.gate import blocked_by
-
         data: dict[str, Any] = {
             "status": self.status,
             "engine": self.engine,
@@ -141,37 +198,26 @@ class PolicyReport:
             "warning": NO_ENGINE_WARNING if self.engine is None else None,
             "policies": [r.to_dict() for r in self.results],
         }
-        block = blocked_by(data, require_engine=self.engine_required)
-        data["blocking"] = None if block is None else block.kind
+        block = blocking_policies(data, require_engine=self.engine_required)
+        data["blocking"] = None if block is None else block[0]
         return data
 
 
-# --- conftest-compatible rule values ------------------------------------------------------
-
-
-def rule_messages(package: str, rule: str, value: Any) -> list[str]:
-    """The messages of one `deny` / `violation` / `warn` rule value, as conftest reads them:
-    a set (a list, in JSON) of strings or of objects with a `msg`; a single string or object;
-    `true` for a boolean rule. `false`, null and empty sets mean nothing fired."""
-    if value is None or value is False:
-        return []
-    if value is True:
-        return [f"{package}.{rule} is true"]
-    if isinstance(value, list):
-        return [_message(item) for item in value]
-    if isinstance(value, Mapping) and "msg" not in value:  # a partial object rule: key → msg
-        return [_message(item) for item in value.values()]
-    return [_message(value)]
-
-
-def _message(item: Any) -> str:
-    if isinstance(item, str):
-        return item
-    if isinstance(item, Mapping) and "msg" in item:
-        return str(item["msg"])
-    return json.dumps(item, sort_keys=True, default=str)
-
-
-def unique(items: Iterable[str]) -> tuple[str, ...]:
-    """`items` without repeats, in their first order (a set rule shared by two files)."""
-    return tuple(dict.fromkeys(items))
+def blocking_policies(
+    results: Mapping[str, Any] | None, *, require_engine: bool
+) -> tuple[str, tuple[Mapping[str, Any], ...]] | None:
+    """What blocks an apply in stored policy results: (`hard_mandatory`, `soft_mandatory` or
+    `engine_required`, the policies), hard before soft; None when nothing does. A failed or
+    errored policy blocks at the mandatory levels; skipped checks block only when an engine
+    is required (now, or when the plan was made). `tfctl.policy.gate` words it."""
+    if not results or not results.get("policies"):
+        return None
+    policies: Sequence[Mapping[str, Any]] = results["policies"]
+    if results.get("engine") is None:
+        required = require_engine or bool(results.get("engine_required"))
+        return (ENGINE_REQUIRED, tuple(policies)) if required else None
+    for level in (HARD, SOFT):
+        failed = tuple(p for p in policies if p.get("level") == level and p.get("passed") is False)
+        if failed:
+            return level, failed
+    return None

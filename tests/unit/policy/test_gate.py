@@ -63,12 +63,34 @@ def test_a_soft_failure_needs_an_override_reason() -> None:
     assert [p["policy"] for p in block.policies] == ["/p/soft_mandatory.rego"]
 
 
-def test_a_policy_that_did_not_compile_fails_at_its_level() -> None:
-    broken = policy("hard_mandatory", False, "compile error in /p/x.rego, line 3, column 1: ...")
-    broken["outcome"] = "error"
-    block = blocked_by(results(broken), require_engine=False)
-    assert block is not None
-    assert block.kind == "hard_mandatory"
+@pytest.mark.parametrize("outcome", ["errored", "error"])  # "error": stored before 0.x
+def test_a_policy_that_errored_fails_closed_at_the_mandatory_levels(outcome: str) -> None:
+    for level in ("soft_mandatory", "hard_mandatory"):
+        broken = policy(level, False, "evaluation error in /p/x.rego, line 3, column 1: ...")
+        broken["outcome"] = outcome
+        block = blocked_by(results(broken), require_engine=False)
+        assert block is not None
+        assert block.kind == level
+        assert "      error: evaluation error in /p/x.rego" in report_lines(results(broken))[2]
+
+
+def test_a_policy_that_errored_at_advisory_warns_and_does_not_block() -> None:
+    broken = policy("advisory", False, "compile error in /p/x.rego, line 3, column 1: ...")
+    broken["outcome"] = "errored"
+    assert blocked_by(results(broken), require_engine=False) is None
+    assert report_lines(results(broken))[-1] == (
+        "warning: 1 policy could not be evaluated (errored): not checked; at soft or hard "
+        "mandatory this blocks apply"
+    )
+
+
+def test_exceptions_are_shown_under_their_policy() -> None:
+    excepted = policy("hard_mandatory", True, exceptions=["data.main.deny_x: excepted by ..."],
+                      data_changed_since_attach=True)  # fmt: skip
+    assert report_lines(results(excepted))[1:] == [
+        "  PASSED   hard_mandatory  /p/hard_mandatory.rego (data changed since attach)",
+        "      exception: data.main.deny_x: excepted by ...",
+    ]
 
 
 def test_a_skipped_check_blocks_only_when_an_engine_is_required() -> None:

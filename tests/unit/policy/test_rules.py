@@ -7,33 +7,41 @@ from pathlib import Path
 import pytest
 
 from tfctl import errors
-from tfctl.policy.engines import _rego_ref, _regorus_diagnostic
-from tfctl.policy.model import EnforcementLevel, parse_level, rule_messages, unique
+from tfctl.policy.conftest import RuleShapeError, rule_messages
+from tfctl.policy.engines import rego_ref
+from tfctl.policy.model import EnforcementLevel, parse_level
+from tfctl.policy.rego_ast import regorus_diagnostic
 from tfctl.policy.sources import package_path, resolve_source
 
 
 @pytest.mark.parametrize(
     ("value", "expected"),
     [
-        (None, []),
-        (False, []),
         ([], []),
         (["a", "b"], ["a", "b"]),
         ([{"msg": "object form", "details": {"x": 1}}], ["object form"]),
-        ({"msg": "single object"}, ["single object"]),
-        ("single string", ["single string"]),
-        (True, ["data.main.deny is true"]),
-        ({"k1": "from a partial object", "k2": {"msg": "m2"}}, ["from a partial object", "m2"]),
-        ([{"no": "msg"}], ['{"no": "msg"}']),
-        ([3], ["3"]),
+        (["plain", {"msg": "mixed"}], ["plain", "mixed"]),
     ],
 )
 def test_rule_values_read_as_conftest_reads_them(value: object, expected: list[str]) -> None:
-    assert rule_messages("data.main", "deny", value) == expected
+    assert rule_messages("main", "deny", value) == expected
 
 
-def test_messages_keep_their_order_without_repeats() -> None:
-    assert unique(["b", "a", "b", "c", "a"]) == ("b", "a", "c")
+@pytest.mark.parametrize(
+    ("value", "problem"),
+    [
+        (True, "data.main.deny is a boolean, not a set of messages"),
+        ("single string", "data.main.deny is a string, not a set of messages"),
+        ({"k": "partial object"}, "data.main.deny is an object, not a set of messages"),
+        ([{"no": "msg"}], 'data.main.deny produced an object {"no": "msg"}: a message must be'),
+        ([{"msg": 3}], "data.main.deny produced an object"),
+        ([3], "data.main.deny produced a number 3"),
+    ],
+)
+def test_values_conftest_would_silently_skip_fail_closed(value: object, problem: str) -> None:
+    with pytest.raises(RuleShapeError) as raised:
+        rule_messages("main", "deny", value)
+    assert str(raised.value).startswith(problem)
 
 
 def test_levels_are_parsed_or_refused_in_one_line() -> None:
@@ -61,9 +69,9 @@ def test_package_path(text: str, expected: tuple[str, ...] | None) -> None:
     assert package_path(text) == expected
 
 
-def test_regorus_package_names_become_queries() -> None:
-    assert _rego_ref("data.terraform.files") == "data.terraform.files"
-    assert _rego_ref("data.a.b-c") == 'data.a["b-c"]'
+def test_namespaces_become_queries() -> None:
+    assert rego_ref("terraform.files") == "data.terraform.files"
+    assert rego_ref("a.b-c") == 'data.a["b-c"]'
 
 
 def test_sources_are_absolute_paths_or_file_uris(tmp_path: Path) -> None:
@@ -78,10 +86,10 @@ def test_engine_errors_become_file_line_column_and_message() -> None:
         "\n--> /p/bad.rego:5:7\n  |\n5 |   msg := \n  |       ^\n"
         "error: expecting `}` while parsing set\n\nStack backtrace:\n   0: anyhow::..."
     )
-    diagnostic = _regorus_diagnostic(raw)
+    diagnostic = regorus_diagnostic(raw)
     assert diagnostic.describe("compile error") == (
         "compile error in /p/bad.rego, line 5, column 7: expecting `}` while parsing set"
     )
-    assert _regorus_diagnostic(RuntimeError("not a valid rule path")).describe("x") == (
+    assert regorus_diagnostic(RuntimeError("not a valid rule path")).describe("x") == (
         "x: not a valid rule path"
     )
