@@ -54,6 +54,8 @@ class PlanMode(StrEnum):
     NORMAL = "normal"
     DESTROY = "destroy"
     REFRESH_ONLY = "refresh-only"
+    #: A drift assessment (`tfctl drift check`): a normal plan that is never applied.
+    ASSESSMENT = "assessment"
 
 
 class RunStatus(StrEnum):
@@ -61,13 +63,15 @@ class RunStatus(StrEnum):
 
     queued → running → awaiting_approval | no_changes | errored | cancelled; an awaiting plan
     ends applied | discarded | superseded | cancelled; an apply child ends applied | errored |
-    cancelled.
+    cancelled. A drift assessment ends no_changes (in sync) | drifted | superseded (a
+    state-changing run overlapped it) | errored | cancelled.
     """
 
     QUEUED = "queued"
     RUNNING = "running"
     AWAITING_APPROVAL = "awaiting_approval"
     NO_CHANGES = "no_changes"
+    DRIFTED = "drifted"
     APPLIED = "applied"
     DISCARDED = "discarded"
     SUPERSEDED = "superseded"

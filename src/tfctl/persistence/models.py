@@ -83,6 +83,10 @@ class Workspace(SQLModel, table=True):
     locked_by_run_id: str | None = Field(default=None, max_length=40)
     created_at: datetime = _when()
     updated_at: datetime = _when()
+    #: Scheduled drift assessments (`--assess-every`) include it; `workspace update --no-assess`.
+    assess: bool = True
+    #: When a scheduler may assess it next: a worker moves it on to claim an assessment.
+    next_assessment_at: datetime | None = _when(nullable=True)
 
 
 class Run(SQLModel, table=True):

@@ -31,6 +31,7 @@ REVISIONS: tuple[str, ...] = (
     "0004_policy_attachments",
     "0005_tokens",
     "0006_policy_conftest",
+    "0007_drift",
 )
 HEAD = REVISIONS[-1]
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

@@ -21,8 +21,20 @@ S = RunStatus
 #: status → the statuses it may move to.
 TRANSITIONS: dict[RunStatus, frozenset[RunStatus]] = {
     S.QUEUED: frozenset({S.RUNNING, S.CANCELLED, S.ERRORED}),
-    # A plan run ends awaiting approval or with no changes; an apply run ends applied.
-    S.RUNNING: frozenset({S.AWAITING_APPROVAL, S.NO_CHANGES, S.APPLIED, S.ERRORED, S.CANCELLED}),
+    # A plan run ends awaiting approval or with no changes; an apply run ends applied. A drift
+    # assessment ends with no changes (in sync) or drifted, or superseded when a state-changing
+    # run overlapped it (it reads the state without terraform's lock; runs/drift.py).
+    S.RUNNING: frozenset(
+        {
+            S.AWAITING_APPROVAL,
+            S.NO_CHANGES,
+            S.DRIFTED,
+            S.SUPERSEDED,
+            S.APPLIED,
+            S.ERRORED,
+            S.CANCELLED,
+        }
+    ),
     # A plan whose apply failed is spent (the state moved under it): it ends errored.
     S.AWAITING_APPROVAL: frozenset({S.APPLIED, S.DISCARDED, S.SUPERSEDED, S.CANCELLED, S.ERRORED}),
 }
@@ -61,6 +73,8 @@ NOT_APPLICABLE: dict[RunStatus, str] = {
     S.QUEUED: "it has not run yet; wait for it (`tfctl runs logs {id} --follow`)",
     S.RUNNING: "it is still planning; wait for it (`tfctl runs logs {id} --follow`)",
     S.NO_CHANGES: "it found nothing to change",
+    S.DRIFTED: "it is a drift assessment, which is never applied; run `tfctl plan {workspace}` "
+    "for a plan you can apply",
     S.APPLIED: "it was already applied",
     S.DISCARDED: "it was discarded; run `tfctl plan {workspace}` again",
     S.SUPERSEDED: "a newer plan of {workspace} replaced it; apply that one or plan again",

@@ -22,13 +22,23 @@ S = RunStatus
 EXPECTED: dict[RunStatus, set[RunStatus]] = {
     # a queued run is claimed, cancelled (or halted) while it waits, or fails before it starts
     S.QUEUED: {S.RUNNING, S.CANCELLED, S.ERRORED},
-    # a plan ends awaiting approval or with no changes; an apply child ends applied
-    S.RUNNING: {S.AWAITING_APPROVAL, S.NO_CHANGES, S.APPLIED, S.ERRORED, S.CANCELLED},
+    # a plan ends awaiting approval or with no changes; an apply child ends applied; a drift
+    # assessment ends with no changes (in sync), drifted, or superseded by a state-changing run
+    # that overlapped it (its reading of the state is void)
+    S.RUNNING: {
+        S.AWAITING_APPROVAL,
+        S.NO_CHANGES,
+        S.DRIFTED,
+        S.SUPERSEDED,
+        S.APPLIED,
+        S.ERRORED,
+        S.CANCELLED,
+    },
     # an awaiting plan is applied, discarded, replaced by a newer plan, cancelled (halted), or
     # spent by an apply that failed
     S.AWAITING_APPROVAL: {S.APPLIED, S.DISCARDED, S.SUPERSEDED, S.CANCELLED, S.ERRORED},
 }
-FINAL = {S.NO_CHANGES, S.APPLIED, S.DISCARDED, S.SUPERSEDED, S.ERRORED, S.CANCELLED}
+FINAL = {S.NO_CHANGES, S.DRIFTED, S.APPLIED, S.DISCARDED, S.SUPERSEDED, S.ERRORED, S.CANCELLED}
 PAIRS = list(itertools.product(RunStatus, repeat=2))
 
 
