@@ -66,15 +66,18 @@ def diagnose(settings: Settings, *, actor: str | None = None) -> dict[str, Any]:
     configuration file, and the store's reachability and schema. `ok` is false when
     terraform or the store needs attention; a problem is reported, never raised. `actor`
     is who acts when `TFCTL_ACTOR` is not set."""
+    from tfctl.policy.engines import engine_report
     from tfctl.settings import describe_settings
 
     terraform = _check_terraform(settings)
     store = _check_store(settings)
+    policy = engine_report(require_engine=settings.policy_require_engine)
     return {
-        "ok": terraform["ok"] and store["ok"],
+        "ok": terraform["ok"] and store["ok"] and policy["ok"],
         "settings": [asdict(report) for report in describe_settings(settings, actor=actor)],
         "terraform": terraform,
         "store": store,
+        "policy": policy,
     }
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -186,3 +187,79 @@ def test_help_imports_neither_the_engine_nor_the_database(isolated_env: Path) ->
                             check=True)  # fmt: skip
     assert "HEAVY []" in result.stdout
     assert "--override-policy" in result.stdout
+
+
+CONFORMANCE = POLICIES / "conformance"
+
+
+def terraform_plan_json(tmp_path: Path) -> Path:
+    """`terraform show -json` of the conformance plan, saved as a user would for --input."""
+    config = tmp_path / "config"
+    shutil.copytree(CONFORMANCE / "plan", config)
+    for argv in (["init", "-input=false"], ["plan", "-input=false", "-out", "tfplan"]):
+        subprocess.run(["terraform", *argv], cwd=config, check=True, capture_output=True)
+    shown = subprocess.run(["terraform", "show", "-json", "tfplan"], cwd=config, check=True,
+                           capture_output=True)  # fmt: skip
+    path = tmp_path / "plan.json"
+    path.write_bytes(shown.stdout)
+    return path
+
+
+def test_conftest_policies_with_namespaces_and_data_through_attach_plan_and_test(
+    isolated_env: Path, tmp_path: Path
+) -> None:
+    setup_workspace(tmp_path)
+    policy = tmp_path / "policy"
+    policy.mkdir()
+    (policy / "content.rego").write_text(
+        "package main\n\nimport rego.v1\n\ndeny_content contains msg if {\n"
+        "\tsome rc in input.resource_changes\n"
+        "\trc.change.after.input.content in data.files.forbidden\n"
+        '\tmsg := sprintf("%s: %q is forbidden", [rc.address, rc.change.after.input.content])\n'
+        "}\n"
+    )
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "files.yaml").write_text("files:\n  forbidden: [forbidden]\n")
+    missing = CONFORMANCE / "refused" / "missing_builtin.rego"
+    line = refused("policy", "attach", "dev", str(missing), "--level", "advisory")
+    assert f"{missing}:6: call to net.cidr_merge; not a built-in of the in-process engine" in line
+    assert "no file declares package audit (its packages: main)" in refused(
+        "policy", "attach", "dev", str(policy), "-l", "advisory", "--namespace", "audit"
+    )
+
+    attached = tfctl("policy", "attach", "dev", str(policy), "-l", "hard_mandatory",
+                     "--namespace", "main", "--data", str(tmp_path / "data"))  # fmt: skip
+    assert attached.returncode == 0, attached.stderr
+    assert attached.stdout.endswith("(hard_mandatory, namespace main, 1 data path)\n")
+    assert attached.stderr.strip() == "in-process engine: rewritten sprintf %q (OPA's answers kept)"
+    (listed,) = json.loads(ok("policy", "list", "--json"))
+    assert (listed["namespaces"], listed["data"]) == (["main"], [str(tmp_path / "data")])
+
+    planned = tfctl("plan", "dev")
+    assert planned.returncode == 0, planned.stderr
+    assert 'deny: module.stack.terraform_data.file["a"]: "forbidden" is forbidden' in planned.stdout
+    assert "apply blocked: a hard_mandatory policy failed" in planned.stdout
+
+    plan_json = terraform_plan_json(tmp_path)
+    tested = tfctl("policy", "test", str(CONFORMANCE / "exceptions"), "--input", str(plan_json))
+    assert tested.returncode == 3, tested.stderr
+    assert tested.stdout.splitlines()[1:] == [
+        f"  FAILED   -               {CONFORMANCE / 'exceptions'}",
+        '      deny: terraform_data.bucket["logs"] is public',
+        '      exception: data.main.deny_unowned: excepted by data.main.exception ("unowned"), '
+        "2 messages not reported",
+    ]
+    walked = tfctl("policy", "test", str(CONFORMANCE / "walk_modules"), "-i", str(plan_json),
+                   "--json")  # fmt: skip
+    assert walked.returncode == 3
+    assert walked.stderr.splitlines() == [
+        "in-process engine: rewritten walk function form (OPA's answers kept)",
+        f"tfctl: error: policy {CONFORMANCE / 'walk_modules'} fails {plan_json}",
+    ]
+    report = json.loads(walked.stdout)
+    assert report["input"] == str(plan_json)
+    assert report["policies"][0]["messages"][0].startswith("terraform_data.hook (at [")
+    passing = tfctl("policy", "test", str(CONFORMANCE / "namespaces"), "-i", str(plan_json))
+    assert passing.returncode == 0, passing.stderr
+    assert "      warn: 4 resources change" in passing.stdout
+    assert json.loads(ok("doctor", "--json"))["policy"]["engine"] == "regorus"

@@ -69,7 +69,7 @@ def _render(report: dict[str, object]) -> None:
     for item in report["settings"]:  # type: ignore[attr-defined]
         settings.add_row(item["env_var"], item["value"] or "-", item["source"])
     console.print(settings)
-    for section in ("terraform", "store"):
+    for section in ("terraform", "store", "policy"):
         data: dict[str, object] = report[section]  # type: ignore[assignment]
         status = "ok" if data["ok"] else "PROBLEM"
         details = ", ".join(f"{k}={v}" for k, v in data.items() if k not in ("ok", "error"))

@@ -125,6 +125,24 @@ def describe_engine(*, path: str | None = None) -> tuple[str, str] | None:
     return engine.name, f"{version} ({where})"
 
 
+def engine_report(*, require_engine: bool, path: str | None = None) -> dict[str, Any]:
+    """`tfctl doctor`'s policy section: the engine policies are checked with (`opa` or
+    `regorus`) and its version, or none — a problem only when `TFCTL_POLICY_REQUIRE_ENGINE`
+    makes plans without a check unappliable."""
+    found = describe_engine(path=path)
+    if found is not None:
+        return {"ok": True, "engine": found[0], "version": found[1]}
+    consequence = (
+        "TFCTL_POLICY_REQUIRE_ENGINE=1 refuses applies of unchecked plans"
+        if require_engine
+        else "policies are recorded as skipped"
+    )
+    problem = f"no Rego engine: put `opa` on PATH or `pip install 'tfctl[policy]'`; {consequence}"
+    report: dict[str, Any] = {"ok": not require_engine, "engine": None, "version": None}
+    report["error" if require_engine else "warning"] = problem
+    return report
+
+
 def rego_ref(namespace: str) -> str:
     """`data.a["b-c"]` for the namespace `a.b-c` (a package with a quoted segment)."""
     parts = namespace.split(".")
