@@ -526,6 +526,13 @@ def timed(action: Callable[[], object]) -> float:
     return time.perf_counter() - started
 
 
+def serve(work: Path) -> None:
+    """`tfctl serve` under load: bench/server.py."""
+    import server  # bench/ is this script's directory
+
+    server.measure(work, sys.modules[__name__])
+
+
 # --- main --------------------------------------------------------------------------------
 
 ALL: dict[str, Callable[[Path], None]] = {
@@ -536,6 +543,7 @@ ALL: dict[str, Callable[[Path], None]] = {
     "halt": halt_latency,
     "workers": workers,
     "policy": policy,
+    "server": serve,
 }
 
 

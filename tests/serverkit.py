@@ -75,14 +75,14 @@ class LiveServer:
     """`create_app` under a real uvicorn on 127.0.0.1 (a free port), in a thread of the test."""
 
     def __init__(self, app: Any) -> None:
-        import socket
         import threading
 
         import uvicorn
 
         self.app = app
-        self.sock = socket.socket()
-        self.sock.bind(("127.0.0.1", 0))
+        from tfctl.server.run import bind
+
+        self.sock = bind("127.0.0.1", 0)
         self.port = self.sock.getsockname()[1]
         config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="auto",
                                 timeout_graceful_shutdown=5)  # fmt: skip

@@ -11,7 +11,7 @@ router = APIRouter(tags=["health"])
 
 
 @router.get("/healthz", summary="Liveness (no token needed)")
-def healthz() -> JSONResponse:
+async def healthz() -> JSONResponse:
     return json_ok({"status": "ok"})
 
 
