@@ -80,6 +80,7 @@ GUARDED: Mapping[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
     "units.parse_bytes": ((_S,), ()), "time.parse_rfc3339_ns": ((_S,), ()),
     "time.parse_duration_ns": ((_S,), ()),
     "semver.compare": ((_S, _S), ("semver.is_valid(a)", "semver.is_valid(b)")),
+    "to_number": (("number_like",), ()),
 }  # fmt: skip
 _TYPE_TEST = {
     _S: "is_string({})", _N: "is_number({})", _A: "is_array({})", _O: "is_object({})",
@@ -88,6 +89,7 @@ _TYPE_TEST = {
     "keys": 'type_name({}) in {{"array", "object", "set"}}',
     "strings": 'type_name({0}) in {{"array", "set"}}\n\tevery x in {0} {{ is_string(x) }}',
     "numbers": 'type_name({0}) in {{"array", "set"}}\n\tevery x in {0} {{ is_number(x) }}',
+    "number_like": "not _not_a_number({})",
 }  # fmt: skip
 # What a literal (or a call that can only return that type) proves about an argument.
 _LITERAL_TYPES = {
@@ -98,6 +100,7 @@ _STRING_CALLS = frozenset({"sprintf", "concat", "upper", "lower", "json.marshal"
 _SATISFIES = {
     _S: {_S}, _N: {_N}, _A: {_A}, _O: {_O}, "any": {_S, _N, _A, _O, "set"},
     "countable": {_S, _A, _O, "set"}, "collection": {_A, "set"}, "keys": {_A, _O, "set"},
+    "number_like": {_N},
 }  # fmt: skip
 
 _PRELUDE_HELPERS = """
@@ -110,6 +113,17 @@ fmt_pad(x, w) := concat("", [v, _spaces(w - count(v))]) if v := sprintf("%v", [x
 fmt_lpad(x, w) := concat("", [_spaces(w - count(v)), v]) if v := sprintf("%v", [x])
 
 _spaces(n) := "" if n <= 0
+
+# What to_number fails on in OPA (Go's strconv.ParseFloat): other types, and strings that are
+# no decimal number, hexadecimal float, infinity or NaN. Those go to regorus as they are.
+_not_a_number(x) if not type_name(x) in {"null", "boolean", "number", "string"}
+
+_not_a_number(x) if {
+	is_string(x)
+	not regex.match(`^[+-]?([0-9]+([.][0-9]*)?|[.][0-9]+)([eE][+-]?[0-9]+)?$`, x)
+	not regex.match(`^[+-]?0[xX]`, x)
+	not lower(trim_left(x, "+-")) in {"inf", "infinity", "nan"}
+}
 
 _spaces(n) := s if {
 	n > 0

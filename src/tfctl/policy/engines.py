@@ -25,7 +25,7 @@ from typing import Any, Protocol
 from tfctl import errors
 from tfctl.policy import conftest
 from tfctl.policy.conftest import NamespaceValues
-from tfctl.policy.model import Finding
+from tfctl.policy.model import Action, Finding
 from tfctl.policy.rego_ast import Diagnostic, ParseError, regorus_diagnostic
 from tfctl.policy.sources import DataBundle, PolicyBundle, package_path
 
@@ -197,15 +197,21 @@ class RegorusEngine:
         from tfctl.policy.compat import make_compatible
 
         try:
-            modules, rego_v0 = rego_ast.parse(policy.bundle.files, self._module)
+            parsed = rego_ast.parse(policy.bundle.files, self._module)
         except ParseError as exc:
             raise RegoError(str(exc)) from None
+        modules = parsed.modules
         namespaces, rules = _namespaces(policy, modules)
         compat = make_compatible(modules, self.builtins())
         refused = [*conftest.shape_findings(modules, namespaces), *compat.refused]
         if refused:
             raise PolicyRefused(policy.bundle.source, [f.describe() for f in refused])
-        return Program(policy, namespaces, rules, compat.sources, rego_v0, compat.findings)
+        warnings = tuple(
+            Finding(w.file or "", w.line, w.column, w.message, "", Action.WARNING)
+            for w in parsed.warnings
+        )
+        findings = compat.findings + warnings
+        return Program(policy, namespaces, rules, compat.sources, parsed.rego_v0, findings)
 
     def verify(self, policy: Policy) -> Program:
         program = self.compile(policy)
@@ -250,11 +256,16 @@ def _namespaces(policy: Policy, modules: Sequence[Any]) -> tuple[tuple[str, ...]
 
 
 def _regorus_load(engine: Any, program: Program) -> Any:
+    """Load the program's sources and data; the parser's warnings were reported when it
+    was compiled, so they are not printed again."""
+    from tfctl.policy.rego_ast import parser_warnings
+
     if program.rego_v0:
         engine.set_rego_v0(True)
     try:
-        for name, text in program.sources:
-            engine.add_policy(name, text)
+        with parser_warnings():
+            for name, text in program.sources:
+                engine.add_policy(name, text)
         if program.policy.data is not None:
             engine.add_data_json(program.policy.data.to_json())
     except RuntimeError as exc:

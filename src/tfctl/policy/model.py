@@ -60,6 +60,7 @@ class Action(StrEnum):
     REFUSED = "refused"  # the policy cannot be attached (or fails closed at a check)
     REWRITTEN = "rewritten"  # evaluated in a rewritten form that gives OPA's answer
     UNCHECKED = "unchecked"  # could not be checked statically (a computed sprintf format)
+    WARNING = "warning"  # the parser's warning, which regorus would print to stderr
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,21 +76,29 @@ class Finding:
     action: Action
 
     def describe(self) -> str:
-        return f"{self.file}:{self.line}: {self.construct}; {self.advice}"
+        advice = f"; {self.advice}" if self.advice else ""
+        return f"{self.file}:{self.line}: {self.construct}{advice}"
 
 
 def summarise(findings: Iterable[Finding]) -> str | None:
-    """One line for the rewritten and unchecked constructs (`policy attach` and `policy
-    test` print it instead of one line per construct), or None when there are none."""
+    """One line for what was rewritten, left unchecked or warned about (`policy attach` and
+    `policy test` print it instead of one line per construct), or None when nothing was."""
     counts: dict[str, int] = {}
+    warnings: dict[str, int] = {}
     for finding in findings:
-        if finding.action is not Action.REFUSED:
+        if finding.action is Action.WARNING:
+            warnings[finding.construct] = warnings.get(finding.construct, 0) + 1
+        elif finding.action is not Action.REFUSED:
             key = f"{finding.action.value} {finding.construct.split(':')[0]}"
             counts[key] = counts.get(key, 0) + 1
-    if not counts:
-        return None
     parts = [f"{key} (x{n})" if n > 1 else key for key, n in counts.items()]
-    return "in-process engine: " + "; ".join(parts) + " (OPA's answers kept)"
+    if counts:
+        parts[-1] += " (OPA's answers kept)"
+    if warnings:
+        first, *others = warnings
+        kinds = f"; and {len(others)} other kinds" if others else ""
+        parts.append(f"{sum(warnings.values())} parser warnings: {first}{kinds}")
+    return "in-process engine: " + "; ".join(parts) if parts else None
 
 
 @dataclass(frozen=True, slots=True)

@@ -9,8 +9,13 @@ reads the source of a node, which is what rewrites (`tfctl.policy.compat`) edit.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
 import re
+import sys
+import tempfile
+import threading
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -20,6 +25,9 @@ from tfctl.policy.sources import PolicyFile
 Node = Mapping[str, Any]
 _LOCATION = re.compile(r"-->\s*(?P<file>.+?):(?P<line>\d+):(?P<col>\d+)")
 _ERROR_LINE = re.compile(r"^error:\s*(?P<message>.+)$", re.MULTILINE)
+_WARNING_START = re.compile(r"^-->\s*(?P<file>.+?):(?P<line>\d+):(?P<col>\d+)\s*$")
+_WARNING_LINE = re.compile(r"^warning:\s*(?P<message>.+)$")
+_STDERR = threading.Lock()
 
 
 class ParseError(Exception):
@@ -118,22 +126,81 @@ class CallSite:
         return int(body(root(self.call["fcn"]))["span"]["col"])
 
 
-def parse(files: Sequence[PolicyFile], regorus: Any) -> tuple[tuple[Module, ...], bool]:
+@dataclass(frozen=True, slots=True)
+class Parsed:
+    """A policy's modules, whether it needed Rego v0, and the parser's warnings (file,
+    line, column, message), which regorus would otherwise print to stderr."""
+
+    modules: tuple[Module, ...]
+    rego_v0: bool
+    warnings: tuple[Diagnostic, ...] = ()
+
+
+def parse(files: Sequence[PolicyFile], regorus: Any) -> Parsed:
     """Parse `files` as Rego v1, else as Rego v0 (conftest policies written for OPA before
-    1.0); returns the modules and whether v0 was needed. `ParseError` when neither parses:
-    the error of the dialect that got further into the files is the one reported."""
+    1.0). `ParseError` when neither parses: the error of the dialect that got further into
+    the files is the one reported."""
     found = []
     for rego_v0 in (False, True):
         engine = regorus.Engine()
         engine.set_rego_v0(rego_v0)
-        try:
-            for file in files:
-                engine.add_policy(str(file.path), file.text)
-        except RuntimeError as exc:
-            found.append(regorus_diagnostic(exc))
-            continue
-        return modules(files, json.loads(engine.get_ast_as_json())), rego_v0
+        with parser_warnings() as warnings:
+            try:
+                for file in files:
+                    engine.add_policy(str(file.path), file.text)
+            except RuntimeError as exc:
+                found.append(regorus_diagnostic(exc))
+                continue
+        trees = json.loads(engine.get_ast_as_json())
+        return Parsed(modules(files, trees), rego_v0, tuple(dict.fromkeys(warnings)))
     raise ParseError(furthest(files, *found).describe("compile error"))
+
+
+@contextlib.contextmanager
+def parser_warnings() -> Iterator[list[Diagnostic]]:
+    """Collect the warnings regorus writes to the process's stderr (file descriptor 2, from
+    Rust) while loading policies — one block per use of a construct, dozens for one file —
+    into the list yielded, filled on exit. Whatever else reached stderr meanwhile (another
+    thread) is written back. One capture at a time, process-wide."""
+    found: list[Diagnostic] = []
+    with _STDERR, tempfile.TemporaryFile() as sink:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        os.dup2(sink.fileno(), 2)
+        try:
+            yield found
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            sink.seek(0)
+            other = _split_warnings(sink.read().decode(errors="replace"), found)
+            if other:
+                sys.stderr.write(other)
+
+
+def _split_warnings(text: str, found: list[Diagnostic]) -> str:
+    """Parse regorus's warning blocks (`--> FILE:LINE:COL`, the source, `warning: …`) into
+    `found`; return the rest of `text`."""
+    rest: list[str] = []
+    block: list[str] = []
+    where: re.Match[str] | None = None
+    for line in text.splitlines(keepends=True):
+        start = _WARNING_START.match(line.rstrip("\n"))
+        if start is not None:
+            rest.extend(block)
+            block, where = [line], start
+            continue
+        if where is None:
+            rest.append(line)
+            continue
+        block.append(line)
+        warning = _WARNING_LINE.match(line.strip())
+        if warning is not None:
+            found.append(Diagnostic(warning["message"].strip(), where["file"], int(where["line"]),
+                                    int(where["col"])))  # fmt: skip
+            block, where = [], None
+    rest.extend(block)
+    return "".join(line for line in rest if line.strip())
 
 
 def modules(files: Sequence[PolicyFile], trees: Sequence[Node]) -> tuple[Module, ...]:

@@ -19,7 +19,7 @@ import regorus
 from tfctl.policy import rego_ast
 from tfctl.policy.compat import PRELUDE_FILE, Compat, make_compatible, parse_format
 from tfctl.policy.engines import RegorusEngine
-from tfctl.policy.model import Action, Finding
+from tfctl.policy.model import Action, Finding, summarise
 from tfctl.policy.sources import PolicyFile
 
 BUILTINS = RegorusEngine(regorus).builtins()
@@ -34,8 +34,7 @@ is_public(r) if r.change.after.acl == "public-read"
 def policy(text: str, *more: tuple[str, str]) -> tuple[rego_ast.Module, ...]:
     files = [PolicyFile(Path(f"/p/{name}"), body, hashlib.sha256(body.encode()).hexdigest())
              for name, body in (("main.rego", text), *more)]  # fmt: skip
-    modules, _ = rego_ast.parse(files, regorus)
-    return modules
+    return rego_ast.parse(files, regorus).modules
 
 
 def evaluate(compat: Compat, doc: Any, query: str = "data.main.deny", *, v0: bool = False) -> Any:
@@ -302,3 +301,41 @@ def test_rewrites_never_add_a_line() -> None:
     modules = policy(NULL_SAFE)
     compat = make_compatible(modules, BUILTINS)
     assert text_of(compat).count("\n") == NULL_SAFE.count("\n")
+
+
+def test_to_number_of_text_that_is_no_number_is_undefined_as_with_opa() -> None:
+    """A fallback written for OPA (`else` when to_number fails) gets its fallback."""
+    compat = make_compatible(policy("""package main
+
+number_or_text(s) = n {
+	n := to_number(s)
+} else = s {
+	true
+}
+
+r := [number_or_text("1.5"), number_or_text("-2e3"), number_or_text("1.2.3"),
+	number_or_text("text"), number_or_text(" 1"), number_or_text(null)]
+"""), BUILTINS)  # fmt: skip
+    assert evaluate(compat, {}, "data.main.r", v0=True) == [1.5, -2000, "1.2.3", "text", " 1", 0]
+
+
+def test_parser_warnings_are_collected_not_printed(capfd: pytest.CaptureFixture[str]) -> None:
+    """regorus prints a warning block to stderr per use of `every` as a name in Rego v0 —
+    dozens for one file; they become findings, summarised in one line."""
+    text = "package main\n\nevery(xs) {\n\tcount(xs) > 0\n}\n\ndeny[m] {\n\tevery([1])\n" + (
+        "\tevery([2])\n" * 5) + '\tm := "x"\n}\n'  # fmt: skip
+    files = [PolicyFile(Path("/p/main.rego"), text, hashlib.sha256(text.encode()).hexdigest())]
+    parsed = rego_ast.parse(files, regorus)
+    assert capfd.readouterr().err == ""
+    assert parsed.rego_v0
+    assert len(parsed.warnings) == 6  # one per use, repeats dropped
+    assert [(w.line, w.message) for w in parsed.warnings][:2] == [
+        (8, "`every` will be treated as identifier due to missing `import future.keywords.every`"),
+        (9, "`every` will be treated as identifier due to missing `import future.keywords.every`"),
+    ]
+    findings = [Finding(w.file or "", w.line, w.column, w.message, "", Action.WARNING)
+                for w in parsed.warnings]  # fmt: skip
+    assert summarise(findings) == (
+        f"in-process engine: {len(findings)} parser warnings: `every` will be treated as "
+        "identifier due to missing `import future.keywords.every`"
+    )
