@@ -103,6 +103,12 @@ _SATISFIES = {
     "number_like": {_N},
 }  # fmt: skip
 
+# Built-ins regorus has in name only: their answer is not OPA's.
+_DIFFERENT = {
+    "http.send": "the in-process engine never sends the request (the call is undefined)",
+    "opa.runtime": "the in-process engine describes itself, not OPA",
+}
+
 _PRELUDE_HELPERS = """
 fmt_q(x) := json.marshal(x) if is_string(x)
 
@@ -254,6 +260,10 @@ def _resolve(rw: _Rewriter, name: tuple[str, ...]) -> tuple[str, tuple[str, ...]
 
 def _check_builtin(rw: _Rewriter, site: CallSite, name: str) -> None:
     params = site.call["params"]
+    if name in _DIFFERENT:
+        rw.find(site, f"call to {name}", f"{_DIFFERENT[name]}: put `opa` on PATH to use it",
+                Action.REFUSED)  # fmt: skip
+        return
     if name == "walk" and len(params) == 1:
         _rewrite_walk(rw, site)
         return

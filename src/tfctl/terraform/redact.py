@@ -28,7 +28,8 @@ Scrubbing is by value, so a sensitive `1`, `eu` or `443` would turn every such c
 sequence in a log into `(sensitive value)` and make the log useless, while hiding a value that
 short protects little: it is guessable anyway. Four characters keeps PIN-like and
 port-like numbers (`8443`) scrubbed. Values this short are still redacted by mask wherever
-terraform marks them, which is what tfctl stores and shows.
+terraform marks them, which is what tfctl stores and shows. Policy messages, written to quote
+plan values, follow a stricter rule: `tfctl.policy.scrub`.
 """
 
 _COMMON_VALUES: Final = frozenset({"true", "false", "null", "none"})

@@ -135,7 +135,7 @@ deny contains r.address if {{
     ]
 
 
-def test_a_function_no_file_defines_and_a_built_in_regorus_lacks_are_refused() -> None:
+def test_a_function_no_file_defines_and_built_ins_regorus_lacks_or_fakes_are_refused() -> None:
     compat = make_compatible(policy("""package main
 import rego.v1
 import data.lib.aws
@@ -145,6 +145,8 @@ deny contains "x" if aws.is_privat(input)
 deny contains "y" if net.cidr_merge(["10.0.0.0/8"])
 
 deny contains "z" if helper(input)
+
+deny contains "w" if http.send({"method": "get", "url": input.url}).status_code != 200
 """, ("lib.rego", LIB)), BUILTINS)  # fmt: skip
     assert [(f.line, f.construct, f.advice) for f in compat.refused] == [
         (5, "call to data.lib.aws.is_privat", "no file of the policy defines this function"),
@@ -152,6 +154,8 @@ deny contains "z" if helper(input)
                                       "`opa` on PATH to use it, or use another built-in"),
         (9, "call to helper", "not a built-in of the in-process engine (regorus): put `opa` on "
                               "PATH to use it, or use another built-in"),
+        (11, "call to http.send", "the in-process engine never sends the request (the call is "
+                                  "undefined): put `opa` on PATH to use it"),
     ]  # fmt: skip
 
 
