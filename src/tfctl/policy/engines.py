@@ -335,16 +335,15 @@ class OpaEngine:
 
     def prepare(self, plan_json: Path) -> Evaluator:
         def evaluate(program: Program) -> list[NamespaceValues]:
-            data = None
-            if program.policy.data is not None:
-                data = plan_json.parent / "tfctl-data.json"
-                data.write_text(program.policy.data.to_json(), encoding="utf-8")
-            try:
+            import tempfile
+
+            with tempfile.TemporaryDirectory(prefix="tfctl-opa-") as tmp:
+                data = None
+                if program.policy.data is not None:  # merged as conftest merges --data
+                    data = Path(tmp) / "data.json"
+                    data.write_text(program.policy.data.to_json(), encoding="utf-8")
                 argv = opa_eval_argv(self.binary, plan_json, program, data)
                 return opa_values(self._opa_json(argv, plan_json.parent), program)
-            finally:
-                if data is not None:
-                    data.unlink(missing_ok=True)
 
         return evaluate
 

@@ -247,3 +247,27 @@ def test_without_any_engine_every_policy_is_skipped(policy_dir: Path, plan_json:
     assert "no Rego engine" in str(report["warning"])
     assert report["policies"][0]["passed"] is None
     assert report["blocking"] == "engine_required"
+
+
+def test_data_documents_reach_opa_merged_in_a_private_file(
+    fp: FakeProcess, opa_bin: Path, policy_dir: Path, plan_json: Path, tmp_path: Path
+) -> None:
+    (tmp_path / "d").mkdir()
+    (tmp_path / "d" / "a.yaml").write_text("limits:\n  size: 3\n")
+    (tmp_path / "d" / "b.json").write_text('{"owners": ["web"]}')
+    seen: dict[str, object] = {}
+
+    def opa(process: object) -> None:
+        argv = [str(a) for a in process.args]  # type: ignore[attr-defined]
+        data = Path(argv[argv.index(str(plan_json)) + 1 :][-2])
+        seen.update(path=data, doc=json.loads(data.read_text()))
+
+    fp.register([str(opa_bin), "eval", fp.any()], callback=opa,
+                stdout=eval_output({"main": {"rules": {}, "exception": []}}))  # fmt: skip
+    checker = PolicyChecker(find_engine=lambda: OpaEngine(str(opa_bin)))
+    ref = PolicyRef(policy_dir, EnforcementLevel.ADVISORY, data=(tmp_path / "d",))
+    (result,) = checker.check([ref], plan_json).results
+    assert result.outcome == "passed"
+    assert seen["doc"] == {"limits": {"size": 3}, "owners": ["web"]}
+    assert not Path(str(seen["path"])).exists()  # removed after the evaluation
+    assert sorted(p.name for p in plan_json.parent.iterdir()) == ["plan.json"]
