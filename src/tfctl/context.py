@@ -41,7 +41,9 @@ class AppContext:
         from tfctl.persistence.db import Store
 
         settings = self.settings
-        return Store.open(settings.store_url, auto_upgrade=settings.uses_embedded_store)
+        # a store that answered once is waited for through outages shorter than a lease
+        return Store.open(settings.store_url, auto_upgrade=settings.uses_embedded_store,
+                          patience=settings.heartbeat_timeout)  # fmt: skip
 
     @cached_property
     def actor(self) -> str:

@@ -235,11 +235,6 @@ def crafted(members: dict[str, bytes]) -> bytes:
     return buffer.getvalue()
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: artifacts.restore lets tarfile errors out (ReadError, OutsideDestinationError) "
-    "instead of RunRefused, and leaves the members unpacked before the bad one in `dest`",
-)
 @pytest.mark.parametrize(
     "content",
     [b"not a gzip archive", crafted({PLAN_FILE: b"plan", "../outside": b"escape"})],

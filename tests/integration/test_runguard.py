@@ -213,12 +213,6 @@ def test_the_heartbeat_missed_during_a_hiccup_is_written_at_the_next_poll(
     assert last_beat(store, run_id) != LONG_AGO
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: RunGuard stops only on `cancelled`; a run another process declared lost "
-    "(running -> errored, its workspace freed and maybe taken by the next run) keeps its "
-    "terraform going",
-)
 def test_a_run_declared_lost_elsewhere_is_stopped(
     store: Store, run_id: str, elsewhere: Store
 ) -> None:

@@ -255,11 +255,6 @@ def test_lines_from_both_pipes_at_once_are_numbered_without_gaps(
         assert file_lines(log_dir, stream) == in_store
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: RunLogSink._flush takes the batch out of `_pending` before the store write, "
-    "so a write that fails loses those lines from the store for good",
-)
 def test_a_failed_store_write_loses_no_line(store: Store, run_id: str, log_dir: Path) -> None:
     clock, flaky = Clock(), FlakyStore(store)
     sink = sink_for(flaky, run_id, log_dir, clock)

@@ -46,7 +46,20 @@ def create_store_engine(url: str, *, create_directory: bool = False) -> Engine:
             f"TFCTL_DATABASE_URL: unsupported database {parsed.get_backend_name()!r}; "
             "use sqlite:///PATH or postgresql+psycopg://USER@HOST/DB"
         )
-    return create_engine(url, pool_pre_ping=True, connect_args={"connect_timeout": 10})
+    return create_engine(url, pool_pre_ping=True, connect_args=POSTGRES_CONNECT_ARGS)
+
+
+#: libpq settings that bound how long a cut network can hold a call: a connection attempt
+#: gives up after `connect_timeout`; on an open connection, unanswered data or keepalives
+#: fail it after ~`tcp_user_timeout` ms instead of the kernel's ~15 minutes.
+POSTGRES_CONNECT_ARGS: dict[str, Any] = {
+    "connect_timeout": 5,
+    "keepalives": 1,
+    "keepalives_idle": 5,
+    "keepalives_interval": 2,
+    "keepalives_count": 2,
+    "tcp_user_timeout": 8000,
+}
 
 
 def _sqlite_directory(url: str, database: str | None, *, create: bool) -> None:
@@ -113,6 +126,15 @@ def _is_connection_failure(exc: OperationalError) -> bool:
     markers = (
         "connection", "could not connect", "unable to open database", "no such file",
         "could not translate host name", "failed to resolve host", "name or service not known",
-        "temporary failure in name resolution", "timeout expired",
+        "temporary failure in name resolution", "timeout expired", "the database system is",
+        "server closed", "no route to host", "network is unreachable",
     )  # fmt: skip
     return any(marker in text for marker in markers)
+
+
+def is_transient(exc: OperationalError) -> bool:
+    """Whether waiting may help: the store cannot be reached (PostgreSQL down, restarting,
+    a reset connection, a network cut) or SQLite's write lock stayed taken past the busy
+    timeout. A store that is not there at all (a wrong path or host) also looks like this;
+    only stores that answered before are waited for."""
+    return _is_connection_failure(exc) or "database is locked" in str(exc.orig).lower()

@@ -10,11 +10,12 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import and_, insert, or_, update
+from sqlalchemy import and_, literal, or_, update
 from sqlalchemy.orm import aliased
 from sqlmodel import Session, col, func, select
 
 from tfctl import errors
+from tfctl.persistence.clock import store_now
 from tfctl.persistence.ids import new_id
 from tfctl.persistence.kinds import RunStatus
 from tfctl.persistence.models import Run, RunLog, StateVersion, Workspace
@@ -199,7 +200,8 @@ def latest_plan(*, session: Session, workspace_id: str) -> Run | None:
 
 def append_logs(*, session: Session, run_id: str, lines: Sequence[tuple[int, str, str]]) -> None:
     """Store `(seq, stream, line)` rows of a run's output: one executemany INSERT, not ORM
-    objects (a 1,000-resource plan writes ~10,000 lines)."""
+    objects (a 1,000-resource plan writes ~10,000 lines). A line number the store already
+    has is skipped, so a batch retried after a lost acknowledgement is stored once."""
     if not lines:
         return
     now = utcnow()
@@ -207,7 +209,18 @@ def append_logs(*, session: Session, run_id: str, lines: Sequence[tuple[int, str
         {"run_id": run_id, "seq": seq, "stream": stream, "line": line, "created_at": now}
         for seq, stream, line in lines
     ]
-    session.execute(insert(RunLog), rows)
+    session.execute(_insert_new(session, RunLog, ("run_id", "seq")), rows)
+
+
+def _insert_new(session: Session, table: Any, key: tuple[str, ...]) -> Any:
+    """INSERT ... ON CONFLICT (key) DO NOTHING, in the store's dialect."""
+    if session.get_bind().dialect.name == "postgresql":
+        from sqlalchemy.dialects.postgresql import insert as pg_insert
+
+        return pg_insert(table).on_conflict_do_nothing(index_elements=list(key))
+    from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+
+    return sqlite_insert(table).on_conflict_do_nothing(index_elements=list(key))
 
 
 def read_logs(
@@ -256,6 +269,20 @@ def count_runs(*, session: Session) -> int:
     return int(session.exec(select(func.count()).select_from(Run)).one())
 
 
+def fill_run(*, session: Session, run_id: str, **fields: Any) -> None:
+    """Set those of `fields` that the run does not have yet (NULL columns), never its status:
+    one UPDATE with COALESCE, so a late writer — a process that finds its run already ended
+    by a cancel, a halt or another worker — adds what only it knows and overwrites nothing."""
+    fields.pop("status", None)
+    columns = Run.__table__.c  # type: ignore[attr-defined]
+    values = {
+        name: func.coalesce(columns[name], literal(value, type_=columns[name].type))
+        for name, value in fields.items()
+    }
+    if values:
+        session.exec(update(Run).where(col(Run.id) == run_id).values(**values))
+
+
 def update_run(*, session: Session, run_id: str, **fields: Any) -> None:
     """Set columns of a run without touching its status (e.g. a cancelled run's exit code)."""
     fields.pop("status", None)
@@ -288,7 +315,7 @@ def claim_next(*, session: Session, worker: str) -> Run | None:
         return None
     if acquire_workspace(session=session, workspace_id=run.workspace_id, run_id=run.id):
         return None  # another worker took the workspace first; try again
-    now = utcnow()
+    now = store_now(session)  # the lease starts by the store's clock
     set_status(session=session, run_id=run.id, to=RunStatus.RUNNING, from_=[RunStatus.QUEUED],
                worker=worker, started_at=now, heartbeat_at=now)  # fmt: skip
     session.refresh(run)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import io
 import tarfile
+import zlib
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -40,9 +41,28 @@ def pack(work: Path) -> bytes:
 
 
 def unpack(data: bytes, dest: Path) -> None:
-    dest.mkdir(parents=True, exist_ok=True, mode=0o700)
-    with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-        archive.extractall(dest, filter="data")  # no absolute paths, links out, or devices
+    """Unpack an archive made by `pack` into `dest`, all or nothing: members are extracted
+    into a private scratch directory beside `dest` (the `data` filter refuses absolute
+    paths, members outside it, links out and devices), which becomes `dest` only when every
+    member was extracted. Raises `tarfile.TarError` (or `EOFError`, `OSError` for a broken
+    stream) with nothing left behind."""
+    import shutil
+    import tempfile
+
+    dest.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+    scratch = Path(tempfile.mkdtemp(prefix=f".{dest.name}-", dir=dest.parent))
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            archive.extractall(scratch, filter="data")
+        if dest.is_dir() and not any(dest.iterdir()):
+            dest.rmdir()
+        if dest.exists():  # a directory with other files: add the plan's next to them
+            for entry in scratch.iterdir():
+                entry.replace(dest / entry.name)
+        else:
+            scratch.replace(dest)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
 
 def save(db: Store, run_id: str, work: Path, *, sensitive: bool, key: str | None) -> str:
@@ -80,7 +100,12 @@ def restore(db: Store, run_id: str, dest: Path, *, key: str | None) -> None:
     data = _decrypt(row.content, key, run_id) if row.encrypted else row.content
     if hashlib.sha256(data).hexdigest() != row.sha256:
         raise errors.RunRefused(f"the stored plan of run {run_id} is corrupt; plan again")
-    unpack(data, dest)
+    try:
+        unpack(data, dest)
+    except (tarfile.TarError, EOFError, zlib.error) as exc:  # not written by `save`
+        raise errors.RunRefused(
+            f"the stored plan of run {run_id} is corrupt ({exc}); plan again"
+        ) from exc
 
 
 def _decrypt(content: bytes, key: str | None, run_id: str) -> bytes:

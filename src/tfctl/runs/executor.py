@@ -13,6 +13,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import json
+import logging
 import os
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
@@ -24,10 +25,11 @@ from tfctl.persistence import runs as run_store
 from tfctl.persistence import store
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
 from tfctl.policy.gate import report_lines
-from tfctl.runs.guard import RunGuard
+from tfctl.runs.guard import ASK_WAIT, RunGuard, Stop
 from tfctl.runs.ledger import Outcome, RunLedger
 from tfctl.runs.log import RunLogSink
 from tfctl.runs.views import RunView, show_run, view
+from tfctl.terraform.process import GRACE_PERIOD
 
 if TYPE_CHECKING:
     from tfctl.context import AppContext
@@ -36,6 +38,19 @@ if TYPE_CHECKING:
     from tfctl.terraform.runner import TerraformExecutor
 
 PLAN_FILE = "tfplan.binary"
+#: How long a run's process waits for the job store to answer again before giving up on
+#: recording its end (another worker then declares the run lost once its lease expired).
+STORE_WAIT = 600.0
+#: How long closing the log waits for the store to take its last lines.
+SINK_WAIT = 10.0
+log = logging.getLogger(__name__)
+
+
+def stop_grace(lease: float) -> float:
+    """The grace period between SIGINT and SIGKILL: terraform's 10 s, shortened for a short
+    lease so that a fenced terraform is gone before the lease can expire (the guard fences
+    at half the lease, noticed within about 2 s)."""
+    return min(GRACE_PERIOD, max(1.0, lease / 2 - 2 * ASK_WAIT))
 
 
 class RunObserver(Protocol):
@@ -68,10 +83,15 @@ class _Execution:
     sink: RunLogSink
     guard: RunGuard
     outcome: Outcome = field(default_factory=Outcome)
+    grace_period: float = 10.0
 
     @property
     def kw(self) -> dict[str, Any]:
-        return {"on_line": self.sink, "should_cancel": self.guard.should_cancel}
+        """The options of every terraform command of the run; none starts once the guard
+        said stop (cancelled, halted, declared lost, or the lease in doubt)."""
+        self.guard.raise_if_stopped()
+        return {"on_line": self.sink, "should_cancel": self.guard.should_cancel,
+                "grace_period": self.grace_period}  # fmt: skip
 
 
 class RunExecutor:
@@ -201,18 +221,47 @@ class RunExecutor:
         the workspace is always released and the log always flushed."""
         sink = RunLogSink(self.ctx.store, run.id, self.run_dir(run.id), observer=self.observer.line)
         sink.add_secrets(self._scrub_secrets)
-        interval = self.ctx.settings.heartbeat_interval
-        guard = RunGuard(self.ctx.store, run.id, heartbeat_interval=interval)
-        ex = _Execution(run.id, run.workspace_id, sink, guard)
-        with self.ctx.store.read() as session:
-            self.observer.started(view(session, run_store.get_run(session=session, run_id=run.id)))
+        lease = self.ctx.settings.heartbeat_timeout
+        guard = RunGuard(self.ctx.store, run.id, heartbeat_interval=self.ctx.settings.
+                         heartbeat_interval, lease=lease)  # fmt: skip
+        ex = _Execution(run.id, run.workspace_id, sink, guard, grace_period=stop_grace(lease))
+        guard.start()
+        # A store outage is waited out (the guard fences terraform meanwhile), then recorded.
+        with self.ctx.store.waiting(STORE_WAIT):
+            try:
+                with self.ctx.store.read() as session:
+                    run_row = run_store.get_run(session=session, run_id=run.id)
+                    self.observer.started(view(session, run_row))
+                yield ex
+            except BaseException as exc:
+                raise self._failed(ex, exc) from exc
+            finally:
+                guard.close()
+                sink.close(patience=SINK_WAIT)
+                self._release(run)
+
+    def _failed(self, ex: _Execution, exc: BaseException) -> BaseException:
+        """Record how the run ended early, once the store has its log; returns the error to
+        raise. Terraform stopped by the guard for another reason than a cancel is recorded
+        with that reason (lost contact with the job store, declared lost elsewhere)."""
+        from sqlalchemy.exc import OperationalError
+
+        error = exc
+        fenced = ex.guard.stopped in (Stop.FENCED, Stop.LOST, Stop.ENDED)
+        if fenced and isinstance(exc, errors.TerraformCancelled | errors.StoreError |
+                                 OperationalError):  # fmt: skip
+            error = ex.guard.stop_error() or exc
+        if error is not exc:
+            ex.sink.note(str(error))
+        ex.sink.flush(patience=STORE_WAIT)  # the log first: it is complete when the run ends
+        return self.ledger.fail(ex.run_id, ex.outcome, error)
+
+    def _release(self, run: Run) -> None:
         try:
-            yield ex
-        except BaseException as exc:
-            raise self.ledger.fail(run.id, ex.outcome, exc) from exc
-        finally:
-            sink.close()
             self.ledger.release(run)
+        except Exception:  # never hides how the run ended; a lost run's lock is freed by
+            # the next worker once its lease expired
+            log.warning("could not release workspace of run %s", run.id, exc_info=True)
 
     def _ended(self, run_id: str) -> RunView:
         ended = show_run(self.ctx.store, run_id)
@@ -362,6 +411,16 @@ class RunExecutor:
                 session=session, workspace_id=ex.workspace_id, limit=1
             )
             if snapshot.lineage is None or (latest and latest[0].sha256 == snapshot.sha256):
+                return
+            if (
+                latest
+                and latest[0].lineage == snapshot.lineage
+                and latest[0].serial > snapshot.serial
+            ):
+                # a process that lost its lease records late: a later run's state stays latest
+                newer = latest[0]
+                ex.sink.note(f"state serial {snapshot.serial} not recorded: run {newer.run_id} "
+                             f"recorded the newer serial {newer.serial}")  # fmt: skip
                 return
             run_store.record_state_version(
                 session=session, workspace_id=ex.workspace_id, run_id=ex.run_id,

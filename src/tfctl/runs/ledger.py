@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 from tfctl import errors
 from tfctl.persistence import runs as run_store
 from tfctl.persistence import store
+from tfctl.persistence.clock import store_now
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
 from tfctl.persistence.types import utcnow
 from tfctl.runs.status import NOT_APPLICABLE, lease_cutoff, transition
@@ -115,7 +116,7 @@ class RunLedger:
         else:
             stack = store.get_stack_by_id(session=session, stack_id=ws.stack_id)
             version_id = store.get_spec_version(session=session, stack=stack).id
-        now = utcnow() if status is RunStatus.RUNNING else None
+        now = store_now(session) if status is RunStatus.RUNNING else None  # the lease starts
         return run_store.create_run(
             session=session,
             workspace_id=ws.id,
@@ -169,9 +170,10 @@ class RunLedger:
             )
 
     def _release_if_stale(self, session: Session, ws: Workspace, holder: Run) -> bool:
-        """Free a lock whose run ended or whose lease (heartbeat) expired."""
+        """Free a lock whose run ended or whose lease (heartbeat) expired, by the store's
+        clock (this machine's may run ahead)."""
         beat = holder.heartbeat_at or holder.started_at
-        cutoff = lease_cutoff(self.ctx.settings.heartbeat_timeout)
+        cutoff = lease_cutoff(self.ctx.settings.heartbeat_timeout, store_now(session))
         if holder.status == RunStatus.RUNNING and beat is not None and beat > cutoff:
             return False
         if holder.status == RunStatus.RUNNING:
@@ -198,7 +200,8 @@ class RunLedger:
             if held is not None:
                 columns["message"] = held
             if not transition(session=session, run_id=run_id, to=to, **columns):
-                raise errors.Cancelled(stopped_message(run), run_id=run.id)
+                session.refresh(run)  # ended by someone else: say how, and keep it
+                raise ended_elsewhere(run)
             if run.parent_run_id is not None:
                 transition(session=session, run_id=run.parent_run_id, to=to,
                            message=f"applied by run {run.id}")  # fmt: skip
@@ -254,8 +257,9 @@ class RunLedger:
         with self.ctx.store.write() as session:
             run = run_store.get_run(session=session, run_id=run_id)
             moved = transition(session=session, run_id=run.id, to=to, message=message, **columns)
-            if not moved:  # someone else ended it first (cancel, halt, lost): keep their status
-                run_store.update_run(session=session, run_id=run.id, **columns)
+            if not moved:  # someone else ended it first (cancel, halt, lost): keep what they
+                # wrote (status, message, finish time); add only what nobody recorded yet
+                run_store.fill_run(session=session, run_id=run.id, **columns)
             if run.parent_run_id is not None:
                 note = f"its apply {run.id} {to.value}: {message}"
                 transition(session=session, run_id=run.parent_run_id, to=to, message=note)
@@ -292,16 +296,16 @@ class RunLedger:
     def reap_lost(self) -> list[str]:
         """Declare `running` runs whose lease expired (their worker or process died) lost:
         `errored`, workspace freed, never re-run by themselves. Returns their ids."""
-        cutoff = lease_cutoff(self.ctx.settings.heartbeat_timeout)
         with self.ctx.store.write() as session:
+            # by the store's clock: no run is declared lost before its lease expired there
+            cutoff = lease_cutoff(self.ctx.settings.heartbeat_timeout, store_now(session))
             stale = run_store.stale_holders(session=session, older_than=cutoff)
             lost = [run.id for run in stale if declare_lost(session, run)]
             for run in run_store.orphaned_locks(session=session, older_than=cutoff):
                 # cancelled or halted after its process died: nobody else will let go
                 run_store.release_workspace(session=session, workspace_id=run.workspace_id,
                                             run_id=run.id)  # fmt: skip
-                if run.finished_at is None:
-                    run_store.update_run(session=session, run_id=run.id, finished_at=utcnow())
+                run_store.fill_run(session=session, run_id=run.id, finished_at=utcnow())
             return lost
 
 
@@ -320,6 +324,18 @@ def declare_lost(session: Session, run: Run) -> bool:
         transition(session=session, run_id=run.parent_run_id, to=RunStatus.ERRORED,
                    message=f"its apply {run.id} was lost: {message}")  # fmt: skip
     return True
+
+
+def ended_elsewhere(run: Run) -> errors.TfctlError:
+    """The error for a run that another process ended while this one ran it: `Cancelled`
+    (exit 4) for a cancel or halt, else the status it was given and why."""
+    if run.status == RunStatus.CANCELLED:
+        return errors.Cancelled(stopped_message(run), run_id=run.id)
+    why = f": {run.message}" if run.message else ""
+    return errors.RunError(
+        f"run {run.id} was ended {run.status} by another process{why}; its outcome here was "
+        "not recorded over that", run_id=run.id,
+    )  # fmt: skip
 
 
 def stopped_message(run: Run) -> str:

@@ -3,10 +3,18 @@
 Each line is scrubbed of known secret values first, then appended to the run's
 `stdout.log` / `stderr.log`, handed to the observer (the terminal), and batched into the
 job store so another terminal or machine can follow the log while the run is going.
+
+The store is written by a flusher thread, never by the thread that reads terraform's
+pipes: a store that hangs (a host cut off from it) must not stall terraform's output, or
+terraform could not even print its way through a graceful stop. A batch leaves the pending
+list only once the store has it; a failed write keeps it, in order, for the next flush,
+and rows are inserted at most once per line number, so an outage shorter than the run
+loses no line and duplicates none.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
@@ -20,6 +28,12 @@ if TYPE_CHECKING:
 LineObserver = Callable[[str, str], None]
 FLUSH_INTERVAL = 0.5  # seconds between store writes while lines arrive
 FLUSH_LINES = 500
+#: How long a line waits for the flush it started (the store answers in milliseconds; a
+#: store that does not is left to the flusher thread, and the lines keep coming).
+FLUSH_WAIT = 1.0
+#: After a failed write, the next attempt waits this long, doubling up to RETRY_MAX.
+RETRY_FIRST, RETRY_MAX = 0.5, 5.0
+log = logging.getLogger(__name__)
 
 
 class RunLogSink:
@@ -36,15 +50,25 @@ class RunLogSink:
     ) -> None:
         self._store, self._run_id, self._observer, self._clock = store, run_id, observer, clock
         log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self.log_dir = log_dir
         self._files: dict[str, IO[str]] = {
             name: (log_dir / f"{name}.log").open("a", encoding="utf-8")
             for name in ("stdout", "stderr")
         }
         self._scrubbers: list[SecretScrubber] = []
-        self._pending: list[tuple[int, str, str]] = []
+        self._pending: list[tuple[int, str, str]] = []  # not in the store yet, in order
         self._seq = 0
         self._last_flush = clock()
+        self._retry_at: float | None = None  # set while the store is failing
+        self._retry_delay = RETRY_FIRST
         self._lock = threading.Lock()
+        self._flusher = _Flusher(self._write_pending, name=f"tfctl-log-{run_id}")
+
+    @property
+    def unsent(self) -> int:
+        """Lines not in the store yet (they are in the log files)."""
+        with self._lock:
+            return len(self._pending)
 
     def add_secrets(self, secrets: Iterable[str]) -> None:
         """Scrub these values from every later line."""
@@ -67,9 +91,9 @@ class RunLogSink:
             self._seq += 1
             self._pending.append((self._seq, stream, text))
             self._files["stdout" if stream == "tfctl" else stream].write(text + "\n")
-            due = len(self._pending) >= FLUSH_LINES
-            if due or self._clock() - self._last_flush >= FLUSH_INTERVAL:
-                self._flush()
+            due = self._flush_due()
+        if due:
+            self._flusher.request(wait=FLUSH_WAIT)
         if self._observer is not None:
             self._observer(stream, text)
 
@@ -77,19 +101,116 @@ class RunLogSink:
         """A line from tfctl itself (retries, phases), kept with terraform's output."""
         self("tfctl", text)
 
-    def close(self) -> None:
+    def flush(self, *, patience: float = 0.0) -> bool:
+        """Write every pending line to the store now, retrying for up to `patience` seconds
+        while it fails; True when the store has them all."""
+        deadline = time.monotonic() + patience
+        while True:
+            self._flusher.request(wait=max(FLUSH_WAIT, patience))
+            if not self.unsent or time.monotonic() >= deadline:
+                return not self.unsent
+            time.sleep(min(RETRY_MAX, max(0.0, deadline - time.monotonic()), self._retry_delay))
+
+    def close(self, *, patience: float = 0.0) -> bool:
+        """Flush what is left (retrying for up to `patience` seconds) and close the files.
+        Lines the store did not take are still in the log files: that is logged, not raised,
+        so closing never hides why a run ended."""
+        flushed = self.flush(patience=patience)
+        self._flusher.stop()
         with self._lock:
-            self._flush()
             for handle in self._files.values():
                 handle.close()
+            left = len(self._pending)
+        if not flushed:
+            log.warning(
+                "%d log line(s) of run %s could not be written to the job store; they are "
+                "in %s", left, self._run_id, self.log_dir,
+            )  # fmt: skip
+        return flushed
 
-    def _flush(self) -> None:
-        if self._pending:
-            from tfctl.persistence.runs import append_logs
+    def _flush_due(self) -> bool:
+        now = self._clock()
+        if self._retry_at is not None:
+            return now >= self._retry_at
+        return len(self._pending) >= FLUSH_LINES or now - self._last_flush >= FLUSH_INTERVAL
 
-            batch, self._pending = self._pending, []
-            with self._store.write() as session:
-                append_logs(session=session, run_id=self._run_id, lines=batch)
+    def _write_pending(self) -> None:
+        """On the flusher thread: store the pending lines, oldest first, and drop them from
+        the pending list only once the store has them."""
+        from tfctl.persistence.runs import append_logs
+
+        with self._lock:
+            batch = list(self._pending)
             for handle in self._files.values():
-                handle.flush()
-        self._last_flush = self._clock()
+                if not handle.closed:
+                    handle.flush()
+        try:
+            if batch:
+                with self._store.write() as session:
+                    append_logs(session=session, run_id=self._run_id, lines=batch)
+        except Exception as exc:
+            self._failed(exc)
+            return
+        with self._lock:
+            del self._pending[: len(batch)]
+            if self._retry_at is not None:
+                log.warning("the job store took the log of run %s again", self._run_id)
+            self._retry_at, self._retry_delay = None, RETRY_FIRST
+            self._last_flush = self._clock()
+
+    def _failed(self, exc: Exception) -> None:
+        with self._lock:
+            first = self._retry_at is None
+            if not first:
+                self._retry_delay = min(RETRY_MAX, self._retry_delay * 2)
+            self._retry_at = self._clock() + self._retry_delay
+            self._last_flush = self._clock()
+            waiting = len(self._pending)
+        if first:  # once per outage; the lines wait, in order, in memory and in the files
+            log.warning("could not write the log of run %s to the job store (%s); %d line(s) "
+                        "wait for it", self._run_id, exc, waiting)  # fmt: skip
+
+
+class _Flusher:
+    """One daemon thread that runs `write` when asked, one request at a time. A caller may
+    wait a bounded time for the write it asked for; it never waits on a hung store."""
+
+    def __init__(self, write: Callable[[], None], *, name: str) -> None:
+        self._write, self._name = write, name
+        self._cond = threading.Condition()
+        self._asked = self._done = 0
+        self._stopped = False
+        self._thread: threading.Thread | None = None
+
+    def request(self, *, wait: float) -> bool:
+        """Ask for a write and wait up to `wait` seconds for it; True if it happened."""
+        with self._cond:
+            if self._stopped:
+                return False
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+                self._thread.start()
+            self._asked += 1
+            ticket = self._asked
+            self._cond.notify_all()
+            return self._cond.wait_for(lambda: self._done >= ticket, timeout=wait)
+
+    def stop(self) -> None:
+        with self._cond:
+            self._stopped = True
+            self._cond.notify_all()
+
+    def _loop(self) -> None:
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: self._stopped or self._asked > self._done)
+                if self._asked <= self._done:
+                    return
+                serving = self._asked
+            try:
+                self._write()
+            except Exception:  # never lose the thread: the next request retries
+                log.exception("writing a run's log to the job store failed")
+            with self._cond:
+                self._done = serving
+                self._cond.notify_all()

@@ -88,7 +88,12 @@ class Worker:
         self._stop.set()
         from tfctl.runs.control import cancel_worker_runs
 
-        stopped = cancel_worker_runs(self.ctx.store, worker=self.options.name, reason=reason)
+        try:
+            stopped = cancel_worker_runs(self.ctx.store, worker=self.options.name, reason=reason)
+        except Exception:  # the store is away: each run's guard fences its terraform instead
+            log.warning("worker %s could not cancel its runs in the job store", self.options.name,
+                        exc_info=True)  # fmt: skip
+            stopped = []
         log.warning("worker %s stopping (%s); cancelled %d run(s)", self.options.name, reason,
                     len(stopped))  # fmt: skip
 
@@ -175,8 +180,11 @@ class Worker:
     def _deregister(self) -> None:
         from tfctl.persistence.workers import stop_worker
 
-        with self.ctx.store.write() as session:
-            stop_worker(session=session, worker_id=self.worker_id, runs_done=self.runs_done)
+        try:
+            with self.ctx.store.write() as session:
+                stop_worker(session=session, worker_id=self.worker_id, runs_done=self.runs_done)
+        except Exception:  # stale heartbeat tells the others it is gone
+            log.warning("worker %s could not record its stop", self.options.name, exc_info=True)
 
     def _install_signal_handlers(self) -> dict[int, object]:
         if threading.current_thread() is not threading.main_thread():
