@@ -47,11 +47,13 @@ from tfctl.hcp.errors import (
 from tfctl.hcp.models import (
     FINAL_RUN_STATUSES,
     ConfigurationVersion,
+    Organization,
     Run,
     StateOutput,
     StateVersion,
     Workspace,
 )
+from tfctl.hcp.models import attributes as models_attributes
 from tfctl.hcp.session import (
     API_PATH,
     JSONAPI,
@@ -74,6 +76,7 @@ __all__ = [
     "HcpNotReady",
     "HcpRateLimited",
     "HcpUnavailable",
+    "Organization",
     "Run",
     "StateOutput",
     "StateVersion",
@@ -177,6 +180,24 @@ class HcpClient:
 
     def _post(self, path: str, body: dict[str, Any] | None) -> Mapping[str, Any]:
         return resource_of(json_document(self._session.api("POST", path, body=body)))
+
+    # --- organizations, projects, users --------------------------------------------------
+
+    def get_organization(self, name: str) -> Organization:
+        """The organization; `HcpNotFound` if there is none or the token may not see it."""
+        return Organization.from_resource(self._get(_path("organizations", name)))
+
+    def find_project_id(self, organization: str, name: str) -> str | None:
+        """The id of the organization's project called `name`, or None."""
+        path = _path("organizations", organization, "projects")
+        for resource in self._session.iter_resources(path, {"filter[names]": name}):
+            if models_attributes(resource).get("name") == name:
+                return str(resource["id"])
+        return None
+
+    def get_user_name(self, user_id: str) -> str:
+        """A user's username."""
+        return str(models_attributes(self._get(_path("users", user_id))).get("username") or "")
 
     # --- workspaces ---------------------------------------------------------------------
 
@@ -333,14 +354,26 @@ class HcpClient:
     # --- state ------------------------------------------------------------------------------
 
     def current_state_version(
-        self, workspace_id: str, *, reveal_sensitive: bool = False
+        self, workspace_id: str, *, reveal_sensitive: bool = False, with_outputs: bool = True
     ) -> StateVersion:
-        """The workspace's current state version with its outputs; `HcpNotFound` also when the
-        workspace has no state yet. Sensitive values stay `REDACTED` unless `reveal_sensitive`."""
+        """The workspace's current state version with its outputs (none fetched unless
+        `with_outputs`); `HcpNotFound` also when the workspace has no state yet. Sensitive
+        values stay `REDACTED` unless `reveal_sensitive`."""
         path = _path("workspaces", workspace_id, "current-state-version")
         resource = self._get(path)
+        if not with_outputs:
+            return StateVersion.from_resource(resource)
         outputs = self.state_version_outputs(resource["id"], reveal_sensitive=reveal_sensitive)
         return StateVersion.from_resource(resource, tuple(outputs))
+
+    def download_state(self, state_version: StateVersion) -> bytes:
+        """The raw state of a state version (as `terraform state pull` prints it), from its
+        pre-signed download URL. It holds secrets in clear text: keep it out of logs."""
+        if not state_version.download_url:
+            raise HcpNotReady(
+                f"HCP Terraform: state version {state_version.id} has no download URL yet"
+            )
+        return self._session.blob("GET", state_version.download_url).content
 
     def state_version_outputs(
         self, state_version_id: str, *, reveal_sensitive: bool = False

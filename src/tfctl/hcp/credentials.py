@@ -78,6 +78,64 @@ def find_token(hostname: str, environ: Mapping[str, str] | None = None) -> Token
     return _token_from_file(credentials_file(), hostname)
 
 
+def terraform_token(
+    hostname: str, *, cli_config_file: Path | None, environ: Mapping[str, str] | None = None
+) -> Token | None:
+    """The token terraform itself uses for `hostname`, or None; TFE_TOKEN is not one of them.
+
+    terraform (1.11, checked) looks, in order: `TF_TOKEN_<host>` (not for a host with a port,
+    whose name no variable can spell); a `credentials "<host>" { token = "..." }` block of its
+    CLI configuration file; and the credentials file that `terraform login` writes, which it
+    reads only when no `TF_CLI_CONFIG_FILE` moves the configuration (`cli_config_file` is that
+    file, or None). Credentials helpers are not consulted.
+    """
+    env = os.environ if environ is None else environ
+    host = normalize_hostname(hostname)
+    name = host_env_name(host)
+    if ":" not in host and env.get(name, "").strip():
+        return checked_token(Token(env[name], name))
+    config = cli_config_file or Path.home() / ".terraformrc"
+    found = _token_from_cli_config(config, host)
+    if found is None and cli_config_file is None:
+        found = _token_from_file(credentials_file(), host)
+    return found
+
+
+def missing_terraform_token_message(hostname: str, *, cli_config_file: Path | None) -> str:
+    """What to set so that tfctl and terraform both find a token for `hostname`."""
+    host = normalize_hostname(hostname)
+    ways = [] if ":" in host else [f"set {host_env_name(host)}"]
+    if cli_config_file is None:
+        ways.append(f"run `terraform login {host}` (it saves the token in {credentials_file()})")
+    else:
+        ways.append(
+            f'add a credentials "{host}" {{ token = "..." }} block to {cli_config_file} '
+            "(terraform reads no credentials file while TF_CLI_CONFIG_FILE is set)"
+        )
+    unread = f"; terraform does not read {TOKEN_ENV}" if os.environ.get(TOKEN_ENV) else ""
+    return f"no HCP Terraform API token for {host}: {', or '.join(ways)}{unread}"
+
+
+_CREDENTIALS_BLOCK: Final = re.compile(
+    r'credentials\s+"(?P<host>[^"]+)"\s*\{[^{}]*?\btoken\s*=\s*"(?P<token>[^"]*)"', re.S
+)
+
+
+def _token_from_cli_config(path: Path, hostname: str) -> Token | None:
+    """The token of a `credentials "<host>"` block in a CLI configuration file (HCL, or JSON
+    for a `.json` file); None when the file or the block is missing."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError):
+        return None  # terraform warns about an unreadable file itself, in every run's log
+    if path.suffix == ".json":
+        return _token_from_file(path, hostname)
+    for block in _CREDENTIALS_BLOCK.finditer(text):
+        if normalize_hostname(block["host"]) == hostname and block["token"].strip():
+            return checked_token(Token(block["token"], str(path)))
+    return None
+
+
 def checked_token(token: Token) -> Token:
     """`token` with surrounding whitespace removed; `HcpAuthError` if it cannot be a token."""
     value = token.value.strip()

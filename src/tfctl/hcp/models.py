@@ -45,6 +45,16 @@ def related_id(resource: Resource, name: str) -> str | None:
     return str(found) if found is not None else None
 
 
+def related_ref(resource: Resource, name: str) -> tuple[str, str] | None:
+    """`(type, id)` of `relationships.<name>.data`, e.g. `("users", "user-…")`, or None."""
+    relationships = resource.get("relationships")
+    link = relationships.get(name) if isinstance(relationships, Mapping) else None
+    data = link.get("data") if isinstance(link, Mapping) else None
+    if not isinstance(data, Mapping) or data.get("id") is None:
+        return None
+    return str(data.get("type", "")), str(data["id"])
+
+
 def _timestamp(value: Any) -> datetime | None:
     try:
         return datetime.fromisoformat(value) if isinstance(value, str) else None
@@ -68,6 +78,8 @@ class Workspace:
     resource_count: int
     current_run_id: str | None
     current_state_version_id: str | None
+    #: who holds the lock: `(type, id)`, the type `users`, `runs` or `teams`
+    locked_by: tuple[str, str] | None = None
 
     @classmethod
     def from_resource(cls, resource: Resource) -> Workspace:
@@ -83,7 +95,19 @@ class Workspace:
             resource_count=int(attrs.get("resource-count") or 0),
             current_run_id=related_id(resource, "current-run"),
             current_state_version_id=related_id(resource, "current-state-version"),
+            locked_by=related_ref(resource, "locked-by"),
         )
+
+
+@dataclass(frozen=True, slots=True)
+class Organization:
+    name: str
+    email: str | None
+
+    @classmethod
+    def from_resource(cls, resource: Resource) -> Organization:
+        attrs = attributes(resource)
+        return cls(name=str(attrs.get("name") or resource["id"]), email=_text(attrs.get("email")))
 
 
 @dataclass(frozen=True, slots=True)
@@ -196,7 +220,8 @@ class StateOutput:
 @dataclass(frozen=True, slots=True)
 class StateVersion:
     """A workspace's state version. `lineage` is None where the API does not report it;
-    `resources_processed` False means HCP Terraform may still be filling in the outputs."""
+    `resources_processed` False means HCP Terraform may still be filling in the outputs.
+    `download_url` (pre-signed, so kept out of the repr) serves the raw state."""
 
     id: str
     serial: int
@@ -206,6 +231,7 @@ class StateVersion:
     resources_processed: bool
     run_id: str | None
     outputs: tuple[StateOutput, ...] = ()
+    download_url: str | None = field(default=None, repr=False)
 
     @property
     def output_values(self) -> dict[str, Any]:
@@ -226,4 +252,5 @@ class StateVersion:
             resources_processed=bool(attrs.get("resources-processed", False)),
             run_id=related_id(resource, "run"),
             outputs=outputs,
+            download_url=_text(attrs.get("hosted-state-download-url")),
         )
