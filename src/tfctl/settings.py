@@ -41,6 +41,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "heartbeat_timeout": ("TFCTL_HEARTBEAT_TIMEOUT",),
     "artifact_key": ("TFCTL_ARTIFACT_KEY",),
     "policy_require_engine": ("TFCTL_POLICY_REQUIRE_ENGINE",),
+    "hcp_hostname": ("TFCTL_HCP_HOSTNAME",),
 }
 
 #: Settings whose values are secrets: reported as set or not, never shown.
@@ -96,6 +97,8 @@ class Settings(BaseSettings):
     policy_require_engine: bool = Field(
         default=False, validation_alias=_env("policy_require_engine")
     )
+    # The `hcp` backend's host when a workspace's settings name none (Terraform Enterprise).
+    hcp_hostname: str | None = Field(default=None, validation_alias=_env("hcp_hostname"))
 
     @property
     def heartbeat_interval(self) -> float:

@@ -117,8 +117,10 @@ def create_workspace(
     backend_config: dict[str, Any],
     variables: dict[str, Any],
 ) -> WorkspaceView:
-    """Create workspace `name` for `stack`; nothing is written if any input is invalid."""
+    """Create workspace `name` for `stack`; nothing is written if any input is invalid.
+    On the `hcp` backend the HCP Terraform workspace is made ready first (`bind_workspace`)."""
     from tfctl.codegen.wrapper import check_backend_config
+    from tfctl.hcp.workspaces import bind_workspace
 
     _check_name(name)
     _check_backend(backend)
@@ -126,6 +128,7 @@ def create_workspace(
     backend_config = check_backend_config(backend, backend_config)
     _, declared = _declared(db, stack=stack)
     check_variable_names(variables, declared, stack=stack, given=set(variables))
+    backend_config = bind_workspace(name, backend, backend_config)
     with db.write() as session:
         stack_row = store.get_stack(session=session, name=stack)
         row = store.create_workspace(
@@ -247,7 +250,10 @@ def update_workspace(
     change while the latest state holds resources (the next plan would start from another,
     empty state). A plan awaiting approval was made with the old settings: it is discarded.
     A changed `--backend` starts from no settings: give the new backend's with
-    `--backend-config`."""
+    `--backend-config`. On the `hcp` backend, a changed HCP workspace is made ready as at
+    create (`bind_workspace`)."""
+    from tfctl.hcp.workspaces import bind_workspace
+
     _check_changes(changes)
     stack, declared = _declared(db, workspace=name)
     with db.write() as session:
@@ -260,6 +266,7 @@ def update_workspace(
         _refuse_while_busy(session, ws, heartbeat_timeout, doing="update")
         if (backend, config) != (ws.backend, ws.backend_config) and not force:
             _refuse_backend_change(session, ws, home)
+        config = bind_workspace(name, backend, config, previous=ws.backend_config)
         discarded = _discard_pending_plans(session, ws)
         row = store.update_workspace(session=session, workspace=ws, backend=backend,
                                      backend_config=config, variables=variables)  # fmt: skip

@@ -77,6 +77,7 @@ _SETTINGS: dict[str, tuple[_Setting, ...]] = {
         _Setting("workspace", required=True),
         _Setting("hostname"),
         _Setting("project"),
+        _Setting("workspace_id"),  # recorded by `workspace create`; not rendered
     ),
 }
 
@@ -134,7 +135,8 @@ def render_backend(backend: str, config: Mapping[str, Any], *, local_state_path:
     - `gcs`: bucket and prefix required; storage_custom_endpoint (emulators) and
       impersonate_service_account optional.
     - `hcp`: a `cloud { organization, hostname?, workspaces { name, project? } }` block from
-      organization, workspace, and optional hostname and project.
+      organization, workspace, and optional hostname and project; `workspace_id`, the HCP
+      workspace's id that `workspace create` records, is not rendered.
 
     Output is deterministic (settings sorted by name) and `terraform fmt`-clean. Raises
     `errors.InvalidInput` as `check_backend_config` does.

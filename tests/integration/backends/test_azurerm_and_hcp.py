@@ -1,19 +1,15 @@
-"""azurerm and hcp: the rendered block is the golden one, and tfctl's `terraform init` gets as
-far as the backend itself — it fails with the backend's own authentication or network error,
-never with a configuration error.
+"""azurerm: the rendered block is the golden one, and tfctl's `terraform init` gets as far as
+the backend itself — it fails with the backend's own authentication error, never with a
+configuration error.
 
-Why not the full cycle, as for s3 and gcs:
+Why not the full cycle, as for s3 and gcs: Terraform 1.11's azurerm backend has no setting to
+point it at another blob endpoint; Azurite (the Azure Storage emulator) is reachable only
+through a TLS-terminating proxy posing as `ACCOUNT.blob.core.windows.net` plus a SAS token —
+fragile, and it would test the proxy more than tfctl (shared/TERRAFORM-FACTS.md). The backend
+is driven here up to building its Azure authorizer, which fails without credentials before
+any network call.
 
-- azurerm: Terraform 1.11's azurerm backend has no setting to point it at another blob
-  endpoint; Azurite (the Azure Storage emulator) is reachable only through a TLS-terminating
-  proxy posing as `ACCOUNT.blob.core.windows.net` plus a SAS token — fragile, and it would
-  test the proxy more than tfctl (shared/TERRAFORM-FACTS.md). The backend is driven here up to
-  building its Azure authorizer, which fails without credentials before any network call.
-- hcp: the `cloud` block talks to the HCP Terraform API (service discovery, organizations,
-  workspaces, runs, state versions) and no emulator of it exists; `HcpClient` is tested
-  against `httpx.MockTransport`. The block is driven here up to service discovery, pointed at
-  a closed port on 127.0.0.1, so terraform reaches the network step and nothing leaves the
-  machine.
+hcp runs the full cycle against a fake HCP Terraform: tests/integration/hcp.
 """
 
 from __future__ import annotations
@@ -24,7 +20,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from fixtures.emulators import free_port
 from tfctl import errors
 from tfctl.context import AppContext
 from tfctl.persistence.db import Store
@@ -32,7 +27,6 @@ from tfctl.persistence.kinds import RunStatus
 from tfctl.runs.service import RunService
 from tfctl.runs.views import list_runs
 from tfctl.stacks import push_spec_file
-from tfctl.terraform.runner import TerraformExecutor
 from tfctl.workspaces import create_workspace
 
 pytestmark = pytest.mark.terraform
@@ -98,25 +92,3 @@ def test_azurerm_init_reaches_the_backend_and_fails_on_its_credentials(
     assert "Invalid" not in message
     assert rendered_block(runtime, store, "az") == (GOLDEN / "azurerm.tf").read_text()
     assert list_runs(store, workspace="az")[0].status == RunStatus.ERRORED
-
-
-@pytest.mark.usefixtures("offline_terraform")
-def test_hcp_init_reaches_service_discovery_and_fails_on_the_network(
-    store: Store, stack: str
-) -> None:
-    host = f"127.0.0.1:{free_port()}"  # nothing listens there
-    config = {"organization": "acme", "workspace": "dev", "hostname": host,
-              "project": "platform"}  # fmt: skip
-    create_workspace(store, "hcp", stack=stack, backend="hcp", backend_config=config,
-                     variables={})  # fmt: skip
-    # init's network failures are retried with backoff; skip the waiting, keep the retries
-    executor = TerraformExecutor(sleep=lambda _seconds: None)
-    runtime = RunService(AppContext(store=store), executor=executor)
-    with pytest.raises(errors.InitFailed) as failed:
-        runtime.plan("hcp")
-    message = str(failed.value)
-    assert "failed 4 times on a transient error" in message
-    assert f'Failed to request discovery document: Get "https://{host}/.well-known/' in message
-    assert "connection refused" in message
-    golden = (GOLDEN / "hcp_full.tf").read_text().replace('"tfe.example.com"', f'"{host}"')
-    assert rendered_block(runtime, store, "hcp") == golden

@@ -85,6 +85,7 @@ CASES: dict[str, tuple[str, dict[str, Any]]] = {
             "workspace": "dev",
             "hostname": "tfe.example.com",
             "project": "platform",
+            "workspace_id": "ws-SihZTyXKfNXUWuUa",  # recorded by tfctl, never rendered
         },
     ),
 }
