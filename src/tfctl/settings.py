@@ -41,6 +41,9 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "heartbeat_timeout": ("TFCTL_HEARTBEAT_TIMEOUT",),
     "artifact_key": ("TFCTL_ARTIFACT_KEY",),
     "policy_require_engine": ("TFCTL_POLICY_REQUIRE_ENGINE",),
+    "mcp_enable_operations": ("TFCTL_MCP_ENABLE_OPERATIONS",),
+    "celery_broker_url": ("TFCTL_CELERY_BROKER_URL",),
+    "celery_visibility_timeout": ("TFCTL_CELERY_VISIBILITY_TIMEOUT",),
     "hcp_hostname": ("TFCTL_HCP_HOSTNAME",),
 }
 
@@ -96,6 +99,19 @@ class Settings(BaseSettings):
     # Fail closed: with no Rego engine, policy checks are skipped, and this blocks apply.
     policy_require_engine: bool = Field(
         default=False, validation_alias=_env("policy_require_engine")
+    )
+    # `tfctl mcp` and serve's /mcp: the tools that apply, discard, cancel, destroy or halt
+    # are offered only when this is on; the read-only tools and create_plan always are.
+    mcp_enable_operations: bool = Field(
+        default=False, validation_alias=_env("mcp_enable_operations")
+    )
+    # Every queued run is also published as the Celery task `tfctl.execute_run` (queue
+    # `terraform`) to this broker, e.g. redis://127.0.0.1:6379/0.
+    celery_broker_url: str | None = Field(default=None, validation_alias=_env("celery_broker_url"))
+    # Seconds before a broker redelivers a task a worker took but did not acknowledge:
+    # longer than the longest run (a redelivery is harmless, only wasted).
+    celery_visibility_timeout: float = Field(
+        default=43200.0, gt=0, validation_alias=_env("celery_visibility_timeout")
     )
     # The `hcp` backend's host when a workspace's settings name none (Terraform Enterprise).
     hcp_hostname: str | None = Field(default=None, validation_alias=_env("hcp_hostname"))

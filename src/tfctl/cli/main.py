@@ -19,6 +19,7 @@ from tfctl.cli import (
     db,
     doctor,
     halt,
+    mcp,
     policy,
     run,
     runs,
@@ -83,6 +84,7 @@ app.command("destroy")(run.destroy)
 app.command("refresh")(run.refresh)
 app.command("halt")(halt.halt)
 app.command("serve")(serve.serve)
+app.command("mcp")(mcp.mcp)
 app.add_typer(token.app, name="token")
 
 

@@ -46,6 +46,7 @@ class ServeOptions:
 def create_app(ctx: AppContext, options: ServeOptions | None = None) -> FastAPI:
     """The application over `ctx`'s store. Its lifespan starts `options.workers` embedded
     worker slots and stops them (cancelling their runs gracefully) on shutdown."""
+    from tfctl.mcp.http import mount as mount_mcp
     from tfctl.server import streams
     from tfctl.server.api import docs, halt, health, runs, stacks, state, workspaces
     from tfctl.server.auth import load_secret
@@ -66,6 +67,7 @@ def create_app(ctx: AppContext, options: ServeOptions | None = None) -> FastAPI:
         app.include_router(module.router)
     app.include_router(pages.router)
     pages.mount_static(app)
+    mount_mcp(app)  # /mcp: the MCP tools, when the mcp extra is installed
     _install_error_handlers(app)
     return app
 
