@@ -54,8 +54,8 @@ def show(
     ] = None,
     as_json: Json = False,
 ) -> None:
-    """Show a state version: serial, lineage, resources, outputs."""
-    from tfctl.state_versions import show_state
+    """Show a state version: serial, lineage, where the state lives, resources, outputs."""
+    from tfctl.state_versions import describe_location, show_state
 
     state = show_state(app_context(ctx).store, workspace, serial)
     if as_json:
@@ -71,6 +71,7 @@ def show(
         "created_at",
     ):
         print(f"{key + ':':<19}{state[key]}")
+    print(f"{'stored in:':<19}{describe_location(state['stored_in'])}")
     print(f"resources ({state['resource_count']}):")
     for address in state["resources"]:
         print(f"  {address}")

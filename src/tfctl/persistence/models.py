@@ -178,6 +178,8 @@ class StateVersion(SQLModel, table=True):
     )
     outputs: dict[str, Any] = _json()
     created_at: datetime = _when()
+    #: `hcp` backend: HCP Terraform's state version holding this same state (serial, lineage)
+    hcp_state_version_id: str | None = Field(default=None, max_length=64)
 
 
 class Worker(SQLModel, table=True):

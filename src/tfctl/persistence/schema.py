@@ -32,6 +32,7 @@ REVISIONS: tuple[str, ...] = (
     "0005_tokens",
     "0006_policy_conftest",
     "0007_drift",
+    "0009_hcp_state",
 )
 HEAD = REVISIONS[-1]
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

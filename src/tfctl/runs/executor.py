@@ -25,6 +25,7 @@ from tfctl.persistence import runs as run_store
 from tfctl.persistence import store
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
 from tfctl.policy.gate import report_lines
+from tfctl.runs import backends
 from tfctl.runs.guard import ASK_WAIT, RunGuard, Stop
 from tfctl.runs.ledger import Outcome, RunLedger
 from tfctl.runs.log import RunLogSink
@@ -126,6 +127,7 @@ class RunExecutor:
             executor = self.executor
             work = self.run_dir(run.id) / "work"
             self._render(run, work, ex)
+            backends.before_init(self.ctx, run.workspace_id, note=ex.sink.note)
             self.observer.phase("init")
             executor.init(work, **ex.kw)
             self.observer.phase("plan")
@@ -162,6 +164,7 @@ class RunExecutor:
             planned = f"{plan.created_at:%Y-%m-%d %H:%M:%S}Z"
             ex.sink.note(f"applying {plan.action.replace('-', ' ')} {plan.id} (planned by "
                          f"{plan.actor} at {planned})")  # fmt: skip
+            backends.before_init(self.ctx, child.workspace_id, note=ex.sink.note)
             work = self._plan_workdir(plan, ex)
             for line in report_lines(child.policy_results):  # an override, with its reason
                 ex.sink.note(line)
@@ -175,6 +178,7 @@ class RunExecutor:
                 self._snapshot_state(work, ex)  # a failed or interrupted apply wrote state
                 raise
             self._snapshot_state(work, ex)
+            backends.after_apply(self.ctx, ex.workspace_id, note=ex.sink.note)
             self.ledger.finish(child.id, ex.outcome, RunStatus.APPLIED)
         return self._ended(child.id)
 
