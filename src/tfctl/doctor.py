@@ -71,13 +71,15 @@ def diagnose(settings: Settings, *, actor: str | None = None) -> dict[str, Any]:
 
     terraform = _check_terraform(settings)
     store = _check_store(settings)
+    hcp = _check_hcp(settings) if store["ok"] else None
     policy = engine_report(require_engine=settings.policy_require_engine)
     return {
-        "ok": terraform["ok"] and store["ok"] and policy["ok"],
+        "ok": terraform["ok"] and store["ok"] and policy["ok"] and (hcp or {"ok": True})["ok"],
         "settings": [asdict(report) for report in describe_settings(settings, actor=actor)],
         "terraform": terraform,
         "store": store,
         "policy": policy,
+        **({"hcp": hcp} if hcp else {}),
     }
 
 
@@ -105,6 +107,26 @@ def _check_terraform(settings: Settings) -> dict[str, Any]:
     if found:
         result["error"] = "; ".join(found)
     return result
+
+
+def _check_hcp(settings: Settings) -> dict[str, Any] | None:
+    """HCP Terraform's reachability and the token's access to each organization named by a
+    workspace on the `hcp` backend, with the error HCP returned; None without such workspaces."""
+    from tfctl.hcp.workspaces import check_organizations
+    from tfctl.persistence import store
+    from tfctl.persistence.db import Store
+
+    try:
+        db = Store.open(settings.store_url, auto_upgrade=False)
+    except errors.TfctlError as exc:  # reported in the store's section already
+        return {"ok": False, "error": f"cannot list the workspaces: {exc.message}"}
+    try:
+        with db.read() as session:
+            rows = store.list_workspaces(session=session)
+            named = [(ws.name, dict(ws.backend_config)) for ws, _ in rows if ws.backend == "hcp"]
+    finally:
+        db.engine.dispose()
+    return check_organizations(named, settings)
 
 
 def cli_config_problem(variable: str, value: str) -> str | None:

@@ -69,10 +69,22 @@ def _render(report: dict[str, object]) -> None:
     for item in report["settings"]:  # type: ignore[attr-defined]
         settings.add_row(item["env_var"], item["value"] or "-", item["source"])
     console.print(settings)
-    for section in ("terraform", "store", "policy"):
+    for section in ("terraform", "store", "policy", "hcp"):
+        if section not in report:  # hcp: only when a workspace uses it
+            continue
         data: dict[str, object] = report[section]  # type: ignore[assignment]
         status = "ok" if data["ok"] else "PROBLEM"
-        details = ", ".join(f"{k}={v}" for k, v in data.items() if k not in ("ok", "error"))
+        details = _details(section, data)
         console.print(f"{section}: {status}  {details}", markup=False)
         if data.get("error"):
             console.print(f"  {data['error']}", markup=False)
+
+
+def _details(section: str, data: dict[str, object]) -> str:
+    if section == "hcp":  # per organization: "acme on app.terraform.io (web, db): ok"
+        return "; ".join(
+            f"{o['organization']} on {o['hostname']} ({', '.join(o['workspaces'])}): "
+            f"{'ok' if o['ok'] else 'PROBLEM'}"
+            for o in data.get("organizations", [])  # type: ignore[attr-defined]
+        )
+    return ", ".join(f"{k}={v}" for k, v in data.items() if k not in ("ok", "error"))
