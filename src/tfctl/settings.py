@@ -40,6 +40,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "work_dir": ("TFCTL_WORK_DIR",),
     "heartbeat_timeout": ("TFCTL_HEARTBEAT_TIMEOUT",),
     "artifact_key": ("TFCTL_ARTIFACT_KEY",),
+    "sensitive_key": ("TFCTL_SECRET_KEY",),
     "policy_require_engine": ("TFCTL_POLICY_REQUIRE_ENGINE",),
     "mcp_enable_operations": ("TFCTL_MCP_ENABLE_OPERATIONS",),
     "celery_broker_url": ("TFCTL_CELERY_BROKER_URL",),
@@ -48,7 +49,7 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
 }
 
 #: Settings whose values are secrets: reported as set or not, never shown.
-SECRET_SETTINGS = frozenset({"artifact_key"})
+SECRET_SETTINGS = frozenset({"artifact_key", "sensitive_key"})
 
 #: Variables read outside `Settings`: `TFCTL_ACTOR` by the application context (per
 #: process), `TFCTL_DEBUG` by the CLI before any setting is read (so it works when one is bad).
@@ -96,6 +97,9 @@ class Settings(BaseSettings):
     work_dir: Path | None = Field(default=None, validation_alias=_env("work_dir"))
     heartbeat_timeout: float = Field(default=30.0, gt=0, validation_alias=_env("heartbeat_timeout"))
     artifact_key: str | None = Field(default=None, validation_alias=_env("artifact_key"))
+    # Fernet key(s) encrypting sensitive workspace variables (tfctl.secrets); else the key
+    # file in the home. Several, comma-separated: the first encrypts, any decrypts.
+    sensitive_key: str | None = Field(default=None, validation_alias=_env("sensitive_key"))
     # Fail closed: with no Rego engine, policy checks are skipped, and this blocks apply.
     policy_require_engine: bool = Field(
         default=False, validation_alias=_env("policy_require_engine")

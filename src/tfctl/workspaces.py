@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from tfctl.codegen.render import DeclaredVariables
     from tfctl.persistence.db import Store
     from tfctl.persistence.models import Stack, Workspace
+    from tfctl.secrets import Keyring
 
 WORKSPACE_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
 VARIABLE_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_-]*$")
@@ -46,6 +47,8 @@ class WorkspaceView:
     backend: str
     backend_config: dict[str, Any]
     variables: dict[str, Any]
+    #: the names of its `--var-sensitive` variables; their values are never shown
+    sensitive_variables: tuple[str, ...]
     locked_by_run_id: str | None
     created_at: str
 
@@ -58,6 +61,7 @@ class WorkspaceView:
             backend=workspace.backend,
             backend_config=dict(workspace.backend_config),
             variables=dict(workspace.variables),
+            sensitive_variables=tuple(sorted(workspace.sensitive_variables)),
             locked_by_run_id=workspace.locked_by_run_id,
             created_at=workspace.created_at.isoformat(),
         )
@@ -70,6 +74,7 @@ class WorkspaceView:
             "backend": self.backend,
             "backend_config": self.backend_config,
             "variables": self.variables,
+            "sensitive_variables": list(self.sensitive_variables),
             "locked_by_run_id": self.locked_by_run_id,
             "created_at": self.created_at,
         }
@@ -116,6 +121,8 @@ def create_workspace(
     backend: str,
     backend_config: dict[str, Any],
     variables: dict[str, Any],
+    sensitive_variables: Mapping[str, str] | None = None,
+    keyring: Keyring | None = None,
 ) -> WorkspaceView:
     """Create workspace `name` for `stack`; nothing is written if any input is invalid.
     On the `hcp` backend the HCP Terraform workspace is made ready first (`bind_workspace`)."""
@@ -127,7 +134,10 @@ def create_workspace(
     # refused here, before anything is stored: credentials, unknown or missing settings
     backend_config = check_backend_config(backend, backend_config)
     _, declared = _declared(db, stack=stack)
-    check_variable_names(variables, declared, stack=stack, given=set(variables))
+    sensitive = dict(sensitive_variables or {})
+    _check_sensitive(variables, sensitive)
+    every = {**variables, **sensitive}
+    check_variable_names(every, declared, stack=stack, given=set(every))
     backend_config = bind_workspace(name, backend, backend_config)
     with db.write() as session:
         stack_row = store.get_stack(session=session, name=stack)
@@ -139,6 +149,7 @@ def create_workspace(
             backend_config=backend_config,
             variables=variables,
         )
+        _seal(row, sensitive, keyring)
         return WorkspaceView.of(row, stack_row)
 
 
@@ -221,6 +232,8 @@ class WorkspaceChanges:
     backend: str | None = None
     set_backend_config: dict[str, Any] = field(default_factory=dict)
     unset_backend_config: tuple[str, ...] = ()
+    #: `--var-sensitive`: set or replace, encrypted (a plain variable of the same name goes)
+    set_sensitive: dict[str, str] = field(default_factory=dict)
 
     def __bool__(self) -> bool:
         return any((self.set_variables, self.unset_variables, self.backend,
@@ -239,7 +252,7 @@ class UpdatedWorkspace:
 
 def update_workspace(
     db: Store, name: str, changes: WorkspaceChanges, *, home: Path, heartbeat_timeout: float,
-    force: bool = False,
+    force: bool = False, keyring: Keyring | None = None,
 ) -> UpdatedWorkspace:  # fmt: skip
     """Change a workspace's variables and backend in one transaction.
 
@@ -259,22 +272,28 @@ def update_workspace(
     with db.write() as session:
         ws = store.get_workspace(session=session, name=name, for_update=True)
         variables = _changed_variables(ws, changes)
-        check_variable_names(variables, declared, stack=stack, given=set(changes.set_variables))
+        tokens = _changed_sensitive(ws, changes, keyring)
+        given = set(changes.set_variables) | set(changes.set_sensitive)
+        check_variable_names({**variables, **tokens}, declared, stack=stack, given=given)
         backend, config = _changed_backend(ws, changes)
-        if (variables, backend, config) == (ws.variables, ws.backend, ws.backend_config):
+        same = (variables, tokens, backend, config) == (
+            ws.variables, ws.sensitive_variables, ws.backend, ws.backend_config
+        )  # fmt: skip
+        if same:
             return UpdatedWorkspace(WorkspaceView.of(ws, _stack_of(session, ws)), changed=False)
         _refuse_while_busy(session, ws, heartbeat_timeout, doing="update")
         if (backend, config) != (ws.backend, ws.backend_config) and not force:
             _refuse_backend_change(session, ws, home)
         config = bind_workspace(name, backend, config, previous=ws.backend_config)
         discarded = _discard_pending_plans(session, ws)
+        ws.sensitive_variables = tokens  # sealed; written with the rest
         row = store.update_workspace(session=session, workspace=ws, backend=backend,
                                      backend_config=config, variables=variables)  # fmt: skip
         return UpdatedWorkspace(WorkspaceView.of(row, _stack_of(session, row)), True, discarded)
 
 
 def _check_changes(changes: WorkspaceChanges) -> None:
-    if not changes:
+    if not changes and not changes.set_sensitive:
         raise errors.InvalidInput(
             "nothing to update; pass --var, --unset-var, --backend, --backend-config "
             "or --unset-backend-config"
@@ -285,6 +304,10 @@ def _check_changes(changes: WorkspaceChanges) -> None:
         if names:
             name = sorted(names)[0]
             raise errors.InvalidInput(f"--{option} {name} and --unset-{option} {name}: pick one")
+    _check_sensitive(changes.set_variables, changes.set_sensitive)
+    both = sorted(set(changes.set_sensitive) & set(changes.unset_variables))
+    if both:
+        raise errors.InvalidInput(f"--var-sensitive {both[0]} and --unset-var {both[0]}: pick one")
     if changes.backend is not None:
         _check_backend(changes.backend)
 
@@ -292,10 +315,50 @@ def _check_changes(changes: WorkspaceChanges) -> None:
 def _changed_variables(ws: Workspace, changes: WorkspaceChanges) -> dict[str, Any]:
     variables = dict(ws.variables)
     for name in changes.unset_variables:
+        if name in ws.sensitive_variables:
+            continue  # a sensitive one: `_changed_sensitive` removes it
         if name not in variables:
             raise _not_set("--unset-var", name, ws.name, "variable", variables)
         del variables[name]
-    return {**variables, **changes.set_variables}
+    merged = {**variables, **changes.set_variables}
+    return {name: value for name, value in merged.items() if name not in changes.set_sensitive}
+
+
+def _changed_sensitive(
+    ws: Workspace, changes: WorkspaceChanges, keyring: Keyring | None
+) -> dict[str, str]:
+    """The workspace's sensitive variables (name -> token) after `changes`: `--unset-var`
+    and `--var` of a name remove it, `--var-sensitive` (re)seals it. Values are never
+    compared: setting one always counts as a change."""
+    from tfctl.secrets import seal_all
+
+    gone = set(changes.unset_variables) | set(changes.set_variables)
+    tokens = {name: token for name, token in ws.sensitive_variables.items() if name not in gone}
+    if changes.set_sensitive:
+        if keyring is None:
+            raise errors.InvalidInput("--var-sensitive needs the secret key (tfctl.secrets)")
+        tokens.update(seal_all(keyring, ws.id, changes.set_sensitive))
+    return tokens
+
+
+def _check_sensitive(variables: Mapping[str, Any], sensitive: Mapping[str, str]) -> None:
+    both = sorted(set(variables) & set(sensitive))
+    if both:
+        raise errors.InvalidInput(
+            f"--var {both[0]} and --var-sensitive {both[0]}: pick one (a sensitive variable "
+            "is stored encrypted and never shown)"
+        )
+
+
+def _seal(row: Workspace, sensitive: Mapping[str, str], keyring: Keyring | None) -> None:
+    """Store the sensitive values of a new workspace, encrypted (bound to its id)."""
+    from tfctl.secrets import seal_all
+
+    if not sensitive:
+        return
+    if keyring is None:
+        raise errors.InvalidInput("--var-sensitive needs the secret key (tfctl.secrets)")
+    row.sensitive_variables = seal_all(keyring, row.id, sensitive)
 
 
 def _changed_backend(ws: Workspace, changes: WorkspaceChanges) -> tuple[str, dict[str, Any]]:

@@ -29,13 +29,18 @@ def init(ctx: typer.Context, as_json: Json = False) -> None:
     Running it again is harmless.
     """
     from tfctl.doctor import initialise
+    from tfctl.secrets import ensure_key
 
-    result = initialise(app_context(ctx).settings)
+    settings = app_context(ctx).settings
+    result = initialise(settings)
+    result["sensitive_key"] = ensure_key(settings)  # for --var-sensitive
     if as_json:
         print_json(result)
         return
     print(f"tfctl home: {result['home']} ({'created' if result['home_created'] else 'exists'})")
     print(f"job store:  {result['url']} (schema {result['schema']})")
+    key = result["sensitive_key"]
+    print(f"secret key: {key['source']} ({'created' if key['created'] else 'in use'})")
 
 
 def doctor(ctx: typer.Context, as_json: Json = False, wait_for_db: WaitForDb = None) -> None:

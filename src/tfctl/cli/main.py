@@ -23,6 +23,7 @@ from tfctl.cli import (
     policy,
     run,
     runs,
+    secrets,
     serve,
     stack,
     state,
@@ -86,6 +87,7 @@ app.command("halt")(halt.halt)
 app.command("serve")(serve.serve)
 app.command("mcp")(mcp.mcp)
 app.add_typer(token.app, name="token")
+app.add_typer(secrets.app, name="secrets")
 
 
 def _print_version(value: bool) -> None:

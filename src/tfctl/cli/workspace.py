@@ -2,15 +2,30 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from tfctl.cli.context import JSON_OPTION, app_context, note, print_json, stdout_console, table
 
+if TYPE_CHECKING:
+    from tfctl.secrets import Keyring
+    from tfctl.settings import Settings
+
 app = typer.Typer(help="Workspaces: one stack bound to one state.", no_args_is_help=True)
 
 Json = Annotated[bool, JSON_OPTION]
+VarSensitive = Annotated[
+    list[str] | None,
+    typer.Option(
+        "--var-sensitive",
+        metavar="NAME=VALUE",
+        help="A sensitive variable (repeatable): stored encrypted (TFCTL_SECRET_KEY, or the "
+        "key file `tfctl init` creates), never shown, given to terraform as TF_VAR_NAME in "
+        "its environment only and scrubbed from logs. NAME alone takes the value from the "
+        "environment variable TF_VAR_NAME.",
+    ),
+]
 
 
 @app.command()
@@ -39,6 +54,7 @@ def create(
         list[str] | None,
         typer.Option("--backend-config", help="Backend setting KEY=VALUE (repeatable)."),
     ] = None,
+    var_sensitive: VarSensitive = None,
     as_json: Json = False,
 ) -> None:
     """Create a workspace for a stack."""
@@ -46,6 +62,7 @@ def create(
 
     app_ctx = app_context(ctx)
     variables = parse_assignments(var or [], option="--var")
+    sensitive = _sensitive(var_sensitive)
     config = parse_assignments(backend_config or [], option="--backend-config", dotted=True)
     view = create_workspace(
         app_ctx.store,
@@ -54,6 +71,8 @@ def create(
         backend=backend or app_ctx.settings.terraform_state_backend.value,
         backend_config=config,
         variables=variables,
+        sensitive_variables=sensitive,
+        keyring=_keyring(app_ctx.settings, sensitive),
     )
     if as_json:
         print_json(view.to_dict())
@@ -76,7 +95,7 @@ def list_(ctx: typer.Context, as_json: Json = False) -> None:
             view.name,
             view.stack,
             view.backend,
-            str(len(view.variables)),
+            str(len(view.variables) + len(view.sensitive_variables)),
             view.locked_by_run_id or "-",
         )
     stdout_console().print(out)
@@ -102,9 +121,11 @@ def show(
     print(f"backend:   {view.backend} {view.backend_config or ''}".rstrip())
     print(f"locked by: {view.locked_by_run_id or '-'}")
     print(f"created:   {view.created_at}")
-    print("variables:" + ("" if view.variables else " -"))
+    print("variables:" + ("" if view.variables or view.sensitive_variables else " -"))
     for key, value in sorted(view.variables.items()):
         print(f"  {key} = {value!r}")
+    for key in view.sensitive_variables:
+        print(f"  {key} = (sensitive)")
 
 
 @app.command()
@@ -148,6 +169,7 @@ def update(
             "--unset-backend-config", metavar="KEY", help="Remove a backend setting (repeatable)."
         ),
     ] = None,
+    var_sensitive: VarSensitive = None,
     force: Annotated[
         bool,
         typer.Option(
@@ -178,10 +200,12 @@ def update(
         unset_backend_config=parse_names(
             unset_backend_config or [], option="--unset-backend-config", dotted=True
         ),
+        set_sensitive=_sensitive(var_sensitive),
     )
     settings = app_ctx.settings
     updated = update_workspace(
         app_ctx.store, name, changes, home=settings.home, force=force,
+        keyring=_keyring(settings, changes.set_sensitive),
         heartbeat_timeout=settings.heartbeat_timeout,
     )  # fmt: skip
     for plan_id in updated.discarded_plan_ids:
@@ -190,7 +214,8 @@ def update(
         print_json(updated.workspace.to_dict())
         return
     view = updated.workspace
-    names = ", ".join(sorted(view.variables)) or "none"
+    shown = [*view.variables, *(f"{key} (sensitive)" for key in view.sensitive_variables)]
+    names = ", ".join(sorted(shown)) or "none"
     print(f"workspace {view.name} {'updated' if updated.changed else 'unchanged'}: "
           f"backend {view.backend}, variables {names}")  # fmt: skip
 
@@ -236,6 +261,21 @@ def delete(
         print(f"its local state ({held}) was moved to {deleted.state_moved_to}")
     elif deleted.resources:
         print(f"its state ({held}) stays in its {deleted.workspace.backend} backend, untouched")
+
+
+def _sensitive(pairs: list[str] | None) -> dict[str, str]:
+    from tfctl.secrets import parse_sensitive
+
+    return parse_sensitive(pairs or [])
+
+
+def _keyring(settings: Settings, sensitive: dict[str, str]) -> Keyring | None:
+    """The key to seal `--var-sensitive` values with (created in the home if needed)."""
+    if not sensitive:
+        return None
+    from tfctl.secrets import load_keyring
+
+    return load_keyring(settings, create=True)
 
 
 def _count(n: int, noun: str) -> str:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 import json
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -70,12 +70,16 @@ def render_workspace(
     backend_config: Mapping[str, Any],
     local_state_path: Path,
     out_dir: Path,
+    from_environment: Collection[str] = (),
 ) -> RenderResult:
     """Write the configuration for `spec` into `out_dir` (created if missing) and describe it.
 
     `variables` are the values the run uses (the spec's merged with the workspace's); they are
-    written to `terraform.tfvars.json` only. Files written: `main.tf` (backend or `cloud` block,
-    providers and resources, or `module "stack"` for a generic stack), `variables.tf`,
+    written to `terraform.tfvars.json` only. `from_environment` names variables whose values
+    the run passes as `TF_VAR_<name>` (sensitive workspace variables): declared and checked
+    like the others, marked sensitive, and written to no file. Files written: `main.tf`
+    (backend or `cloud` block, providers and resources, or `module "stack"` for a generic
+    stack), `variables.tf`,
     `outputs.tf`, `terraform.tfvars.json`; existing files of those names are overwritten,
     nothing else in `out_dir` is touched. Rendering the same inputs twice gives byte-identical
     files.
@@ -87,7 +91,9 @@ def render_workspace(
     """
     backend_block = render_backend(backend, backend_config, local_state_path=local_state_path)
     build = _generic_files if spec.kind is ModuleKind.GENERIC else _kind_files
-    files, root_variables, outputs = build(spec, variables, backend_block.rstrip("\n"))
+    files, root_variables, outputs = build(
+        spec, variables, backend_block.rstrip("\n"), frozenset(from_environment)
+    )
     _write(out_dir, files)
     return RenderResult(
         out_dir=out_dir,
@@ -102,12 +108,15 @@ _Files = tuple[dict[str, str], tuple["_Named", ...], tuple["_Named", ...]]
 
 
 def _generic_files(
-    spec: TerraformStackSpec, variables: Mapping[str, Any], backend_block: str
+    spec: TerraformStackSpec,
+    variables: Mapping[str, Any],
+    backend_block: str,
+    from_environment: frozenset[str],
 ) -> _Files:
     """`module "stack"` calling `spec.module_source`, with its variables and outputs."""
     source = spec.module_source or ""
     interface = _module_interface(source)
-    root_variables = _root_variables(variables, interface, source)
+    root_variables = _root_variables(variables, interface, source, from_environment)
     outputs = _root_outputs(interface)
     main = _render(
         "generic.tf.j2",
@@ -121,13 +130,17 @@ def _generic_files(
 
 
 def _kind_files(
-    spec: TerraformStackSpec, variables: Mapping[str, Any], backend_block: str
+    spec: TerraformStackSpec,
+    variables: Mapping[str, Any],
+    backend_block: str,
+    from_environment: frozenset[str],
 ) -> _Files:
     """The kind's template, one file per block, and its values (see `codegen.kinds`)."""
     plan = plan_kind(spec)
     context = {"stack": spec.name, "backend_block": backend_block, **plan.switches}
     files = _render_blocks(plan.template, context)
     declared = scan_hcl(files["variables.tf"] + files["outputs.tf"], origin=plan.template)
+    _kind_values(spec, plan, dict.fromkeys(from_environment), declared)  # checked, not written
     values = _kind_values(spec, plan, variables, declared)
     files[TFVARS_FILE] = _tfvars(values)
     root_variables = tuple(_Named(n, v.sensitive) for n, v in sorted(declared.variables.items()))
@@ -232,15 +245,20 @@ def _module_interface(source: str) -> ModuleInterface | None:
 
 
 def _root_variables(
-    values: Mapping[str, Any], interface: ModuleInterface | None, source: str
+    values: Mapping[str, Any],
+    interface: ModuleInterface | None,
+    source: str,
+    from_environment: frozenset[str] = frozenset(),
 ) -> tuple[_Named, ...]:
-    """Every variable with a value, plus every variable the module requires (so terraform
-    itself reports a missing one, and TF_VAR_<name> can supply it), with the module's
-    sensitivity."""
+    """Every variable with a value (in the tfvars file or, `from_environment`, as TF_VAR_),
+    plus every variable the module requires (so terraform itself reports a missing one, and
+    TF_VAR_<name> can supply it), with the module's sensitivity (always, from the
+    environment)."""
+    values = {**values, **dict.fromkeys(from_environment)}
     for name in values:
         hcl_identifier(name)
     if interface is None:
-        return tuple(_Named(name) for name in sorted(values))
+        return tuple(_Named(name, name in from_environment) for name in sorted(values))
     undeclared = sorted(set(values) - interface.variables.keys())
     if undeclared:
         names = ", ".join(repr(name) for name in undeclared)
@@ -250,7 +268,10 @@ def _root_variables(
         )
     required = {name for name, variable in interface.variables.items() if variable.required}
     declared = sorted(values.keys() | required)
-    return tuple(_Named(hcl_identifier(n), interface.variables[n].sensitive) for n in declared)
+    return tuple(
+        _Named(hcl_identifier(n), interface.variables[n].sensitive or n in from_environment)
+        for n in declared
+    )
 
 
 def _root_outputs(interface: ModuleInterface | None) -> tuple[_Named, ...]:

@@ -80,6 +80,8 @@ class Workspace(SQLModel, table=True):
     backend: str = Field(max_length=16)
     backend_config: dict[str, Any] = _json()
     variables: dict[str, Any] = _json()
+    #: `--var-sensitive`: name → encrypted token (tfctl.secrets); never a value in clear text
+    sensitive_variables: dict[str, str] = _json()
     locked_by_run_id: str | None = Field(default=None, max_length=40)
     created_at: datetime = _when()
     updated_at: datetime = _when()

@@ -33,6 +33,7 @@ REVISIONS: tuple[str, ...] = (
     "0006_policy_conftest",
     "0007_drift",
     "0009_hcp_state",
+    "0008_secrets",
 )
 HEAD = REVISIONS[-1]
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

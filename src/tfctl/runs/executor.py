@@ -85,14 +85,19 @@ class _Execution:
     guard: RunGuard
     outcome: Outcome = field(default_factory=Outcome)
     grace_period: float = 10.0
+    #: the run's own environment for terraform: sensitive variables as TF_VAR_<name>
+    env: dict[str, str] = field(default_factory=dict)
+    #: files that hold secrets in clear text, removed when the execution ends
+    forget: list[Path] = field(default_factory=list)
 
     @property
     def kw(self) -> dict[str, Any]:
         """The options of every terraform command of the run; none starts once the guard
         said stop (cancelled, halted, declared lost, or the lease in doubt)."""
         self.guard.raise_if_stopped()
-        return {"on_line": self.sink, "should_cancel": self.guard.should_cancel,
-                "grace_period": self.grace_period}  # fmt: skip
+        kw = {"on_line": self.sink, "should_cancel": self.guard.should_cancel,
+              "grace_period": self.grace_period}  # fmt: skip
+        return {**kw, "extra_env": self.env} if self.env else kw
 
 
 class RunExecutor:
@@ -139,7 +144,8 @@ class RunExecutor:
                 ex.sink.note(f"terraform exited {result.exit_code}, but the plan has "
                              f"{'' if changes else 'no '}changes; going by the plan")  # fmt: skip
             if changes:
-                ex.sink.note(self._share_plan(run.id, work, sensitive=sensitive))
+                shared = self._share_plan(run.id, work, sensitive=sensitive or bool(ex.env))
+                ex.sink.note(shared)
             ex.outcome = Outcome(
                 exit_code=2 if changes else 0,
                 summary=summary,
@@ -166,6 +172,8 @@ class RunExecutor:
                          f"{plan.actor} at {planned})")  # fmt: skip
             backends.before_init(self.ctx, child.workspace_id, note=ex.sink.note)
             work = self._plan_workdir(plan, ex)
+            if self._open_secrets(child.workspace_id, ex, environment=False):
+                ex.forget.append(work / PLAN_FILE)  # it holds their values in clear text
             for line in report_lines(child.policy_results):  # an override, with its reason
                 ex.sink.note(line)
             self.observer.phase("apply")
@@ -243,6 +251,8 @@ class RunExecutor:
                 guard.close()
                 sink.close(patience=SINK_WAIT)
                 self._release(run)
+                for path in ex.forget:
+                    path.unlink(missing_ok=True)
 
     def _failed(self, ex: _Execution, exc: BaseException) -> BaseException:
         """Record how the run ended early, once the store has its log; returns the error to
@@ -284,18 +294,38 @@ class RunExecutor:
                 raise errors.RunError(f"run {run.id} records no spec version", run_id=run.id)
             row = store.get_spec_version_by_id(session=session, version_id=run.spec_version_id)
         spec = TerraformStackSpec.model_validate_json(row.canonical_json)
-        values = {**spec.variables, **ws.variables}
+        sensitive = self._open_secrets(ws.id, ex, environment=True)  # never in a file
+        merged = {**spec.variables, **ws.variables}
+        values = {name: value for name, value in merged.items() if name not in sensitive}
         state = self.state_path(ws.name)
         state.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
         rendered = render_workspace(
             spec=spec, variables=values, backend=ws.backend, backend_config=ws.backend_config,
-            local_state_path=state, out_dir=work,
+            local_state_path=state, out_dir=work, from_environment=tuple(sensitive),
         )  # fmt: skip
         secrets = {str(values[n]) for n in rendered.sensitive_variables if n in values}
         secrets |= {os.environ[f"TF_VAR_{n}"] for n in rendered.sensitive_variables
                     if f"TF_VAR_{n}" in os.environ}  # fmt: skip
         self._remember_secrets(ex, secrets)
         ex.sink.note(f"rendered stack {spec.name} version {row.version} into {work}")
+
+    def _open_secrets(
+        self, workspace_id: str, ex: _Execution, *, environment: bool
+    ) -> dict[str, str]:
+        """The workspace's sensitive variables (`--var-sensitive`), decrypted in this process
+        only: scrubbed from every later log line and, with `environment`, given to this
+        run's terraform commands as TF_VAR_<name>."""
+        from tfctl.secrets import load_keyring, open_all, terraform_environment
+
+        with self.ctx.store.read() as session:
+            ws = store.get_workspace_by_id(session=session, workspace_id=workspace_id)
+            if not ws.sensitive_variables:
+                return {}
+            values = open_all(load_keyring(self.ctx.settings), ws)
+        self._remember_secrets(ex, set(values.values()))
+        if environment:
+            ex.env.update(terraform_environment(values))
+        return values
 
     def _plan_options(self, mode: PlanMode) -> Any:
         from tfctl.terraform.commands import PlanOptions

@@ -18,7 +18,7 @@ import shutil
 import tempfile
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TypedDict, Unpack
 
@@ -75,6 +75,7 @@ class RunOptions(TypedDict, total=False):
     should_cancel: Callable[[], bool] | None
     poll_interval: float
     grace_period: float
+    extra_env: Mapping[str, str] | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -127,12 +128,16 @@ class TerraformExecutor:
         should_cancel: Callable[[], bool] | None = None,
         poll_interval: float = POLL_INTERVAL,
         grace_period: float = GRACE_PERIOD,
+        extra_env: Mapping[str, str] | None = None,
     ) -> ProcessResult:
         """Run `argv` in `cwd` with terraform's environment and return how it ended; a
         non-zero exit, a cancel or a timeout is reported in the result, not raised. Raises
         `TerraformNotFound` when `argv[0]` cannot be found, `TerraformError` when it cannot
         be started. See `process.run_process` for streaming and stopping."""
-        env = build_env(self.env, os.environ if self._base_env is None else self._base_env)
+        config = self.env  # `extra_env`: this command's own, e.g. a run's TF_VAR_ secrets
+        if extra_env:
+            config = replace(config, extra=(*config.extra, *extra_env.items()))
+        env = build_env(config, os.environ if self._base_env is None else self._base_env)
         binary = self._resolve(argv[0], env)
         control = StopControl(timeout, should_cancel, poll_interval, grace_period)
         out = None if stdout_path is None else Path(stdout_path)

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tfctl.persistence",),
     ("tfctl.terraform", "tfctl.codegen", "tfctl.hcp"),
     ("tfctl.policy",),
-    ("tfctl.context", "tfctl.stacks", "tfctl.state_versions", "tfctl.doctor"),
+    ("tfctl.context", "tfctl.stacks", "tfctl.state_versions", "tfctl.doctor", "tfctl.secrets"),
     ("tfctl.runs",),
     ("tfctl.workspaces",),
     ("tfctl.cli", "tfctl.server", "tfctl.mcp", "tfctl.celery", "tfctl.__main__"),
