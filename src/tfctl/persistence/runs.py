@@ -322,6 +322,38 @@ def claim_next(*, session: Session, worker: str) -> Run | None:
     return run
 
 
+def claim_run(*, session: Session, run_id: str, worker: str) -> Run | None:
+    """Claim the queued run `run_id` for `worker` if it may start now, by the rules of
+    `claim_next` (its workspace is free, no older queued run of the workspace waits before
+    it); None when it is not queued any more (claimed, finished, cancelled) or must wait."""
+    older = aliased(Run)
+    earlier_in_line = (
+        select(older.id)
+        .where(older.workspace_id == Run.workspace_id, older.status == RunStatus.QUEUED.value)
+        .where(col(older.id) < Run.id)
+    )
+    query = (
+        select(Run)
+        .join(Workspace, col(Workspace.id) == Run.workspace_id)
+        .where(col(Run.id) == run_id, col(Run.status) == RunStatus.QUEUED.value)
+        .where(col(Workspace.locked_by_run_id).is_(None), ~earlier_in_line.exists())
+        .with_for_update(skip_locked=True, of=Run)
+    )
+    run = session.exec(query).first()
+    if run is None:
+        return None
+    if acquire_workspace(session=session, workspace_id=run.workspace_id, run_id=run.id):
+        return None  # another run took the workspace first
+    now = utcnow()
+    if not set_status(session=session, run_id=run.id, to=RunStatus.RUNNING,
+                      from_=[RunStatus.QUEUED], worker=worker, started_at=now,
+                      heartbeat_at=now):  # fmt: skip
+        release_workspace(session=session, workspace_id=run.workspace_id, run_id=run.id)
+        return None
+    session.refresh(run)
+    return run
+
+
 def count_in_status(*, session: Session, status: RunStatus) -> int:
     query = select(func.count()).select_from(Run).where(col(Run.status) == status.value)
     return int(session.exec(query).one())

@@ -110,7 +110,7 @@ class RunService:
         = the workspace's name), unless policy blocks it."""
         request = RunRequest(workspace, Operation.PLAN, self._actor(actor), mode, labels,
                              confirm=confirm, auto_apply=auto_apply)  # fmt: skip
-        return self.ledger.enqueue(request)
+        return self._published(self.ledger.enqueue(request))
 
     def enqueue_apply(
         self,
@@ -129,7 +129,7 @@ class RunService:
             plan_run_id=plan_run_id, plan_sha256=plan_sha256,
             override_reason=override_reason, confirm=confirm,
         )  # fmt: skip
-        return self.ledger.enqueue(request)
+        return self._published(self.ledger.enqueue(request))
 
     def enqueue(
         self,
@@ -161,6 +161,17 @@ class RunService:
         with self.ctx.store.write() as session:
             run = claim_next(session=session, worker=worker)
             return None if run is None else run.id
+
+    def claim(self, run_id: str, *, worker: str) -> bool:
+        """Claim the queued run `run_id` for `worker` if it may start now (its workspace is
+        free and no older queued run of it waits): True when `worker` now holds it. False
+        when it is no longer queued (claimed by someone else, finished, cancelled: a Celery
+        message delivered twice changes nothing) or must wait its turn."""
+        from tfctl.persistence.runs import claim_run
+
+        self.ledger.reap_lost()
+        with self.ctx.store.write() as session:
+            return claim_run(session=session, run_id=run_id, worker=worker) is not None
 
     def execute(self, run_id: str) -> RunView:
         """Execute a claimed run (it is `running` and holds its workspace)."""
@@ -302,3 +313,15 @@ class RunService:
 
     def _actor(self, actor: str | None) -> str:
         return actor if actor is not None else self.ctx.actor
+
+    # --- Celery (TFCTL_CELERY_BROKER_URL) -----------------------------------------------
+
+    def _published(self, run: RunView) -> RunView:
+        """With a Celery broker set, also send the queued run as the task
+        `tfctl.execute_run` (tfctl.runs.publish). The store stays the ledger: a lost or
+        repeated message changes nothing, so a broker failure is only a warning."""
+        if self.ctx.settings.celery_broker_url:
+            from tfctl.runs.publish import publish
+
+            publish(self.ctx.settings, run.id)
+        return run
