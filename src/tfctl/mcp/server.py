@@ -10,7 +10,9 @@ tool error with the message the CLI would print, so the server never crashes on 
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import logging
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Annotated, Any, Literal, TypeVar
 
 from mcp.server import MCPServer
@@ -66,13 +68,26 @@ plans and halt are offered only when the operator enabled them
 def build_server(ctx: Any, *, operations: bool, caller_of: CallerOf) -> MCPServer[Any]:
     """The tfctl MCP server over the application context `ctx` (an `AppContext`)."""
     tools = Tools(ctx)
-    server: MCPServer[Any] = MCPServer("tfctl", version=__version__, instructions=INSTRUCTIONS,
-                                       log_level="WARNING")  # fmt: skip
+    with _logging_left_alone():
+        server: MCPServer[Any] = MCPServer("tfctl", version=__version__,
+                                           instructions=INSTRUCTIONS)  # fmt: skip
     _reading_tools(server, tools)
     _plan_tool(server, tools, caller_of)
     if operations:
         _operation_tools(server, tools, caller_of)
     return server
+
+
+@contextmanager
+def _logging_left_alone() -> Iterator[None]:
+    """The SDK configures the root logger (a Rich handler, its level) when nothing has;
+    `tfctl serve` and `tfctl mcp` keep the logging they had."""
+    root, placeholder = logging.getLogger(), logging.NullHandler()
+    root.addHandler(placeholder)
+    try:
+        yield
+    finally:
+        root.removeHandler(placeholder)
 
 
 def _tool(server: MCPServer[Any], annotations: ToolAnnotations) -> Callable[[F], F]:
