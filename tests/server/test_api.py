@@ -176,3 +176,36 @@ def test_bad_requests_get_one_clear_4xx_never_a_500(api: Api, tmp_path: Path) ->
         assert error["code"] == code, (path, error)
         assert words in error["message"], (path, error)
         assert "Traceback" not in error["message"]
+
+
+POLICIES = Path(__file__).resolve().parents[1] / "fixtures" / "policies"
+
+
+def test_only_an_admin_overrides_a_soft_mandatory_policy_with_a_reason(
+    api: Api, tmp_path: Path
+) -> None:
+    from tfctl.policy.service import attach
+
+    out = files_setup(api.store, tmp_path, content="forbidden")
+    attach(api.store, "dev", str(POLICIES / "forbidden_content.rego"), level="soft_mandatory",
+           actor="test")  # fmt: skip
+    plan = api.post("/terraform/workspaces/dev/runs", role="operator", json={"operation": "plan"})
+    awaiting = api.wait(plan.json()["id"], "awaiting_approval")
+    assert awaiting["policy_results"]["blocking"] == "soft_mandatory"
+    url = f"/terraform/runs/{awaiting['id']}/actions/apply"
+    blocked = api.post(url, role="operator", json={})
+    assert blocked.status_code == 409
+    assert blocked.json()["error"]["code"] == "policy_blocked"
+    by_operator = api.post(url, role="operator", json={"override_reason": "CAB-42"})
+    assert by_operator.status_code == 403
+    assert "overriding a policy needs admin" in by_operator.json()["error"]["message"]
+    page = api.get(f"/infra/terraform/runs/{awaiting['id']}", role="admin")
+    assert 'name="override_reason" required' in page.text
+    assert "Blocked by a soft mandatory policy" in page.text
+    applied = api.post(url, role="admin", json={"override_reason": "CAB-42"})
+    assert applied.status_code == 202
+    child = api.wait(applied.json()["id"], "applied", "errored")
+    assert child["status"] == "applied"
+    assert child["policy_results"]["override"]["actor"] == "admin-token"
+    assert child["policy_results"]["override"]["reason"] == "CAB-42"
+    assert (out / "a").read_text() == "forbidden\n"

@@ -41,6 +41,9 @@ class ServeOptions:
     poll_interval: float = 0.25
     #: how often an idle worker slot looks for a queued run (seconds)
     claim_interval: float = 1.0
+    #: seconds between drift assessments of each workspace (`--assess-every`; the worker
+    #: slots schedule them, so it needs workers >= 1)
+    assess_every: float | None = None
 
 
 def create_app(ctx: AppContext, options: ServeOptions | None = None) -> FastAPI:
@@ -96,7 +99,8 @@ def start_worker(app: FastAPI) -> Worker | None:
     ctx: AppContext = app.state.ctx
     name = f"serve-{default_name(ctx.host)}"
     worker_options = WorkerOptions(name=name, concurrency=options.workers,
-                                   poll_interval=options.claim_interval)  # fmt: skip
+                                   poll_interval=options.claim_interval,
+                                   assess_every=options.assess_every)  # fmt: skip
     worker = Worker(ctx, worker_options)
     thread = threading.Thread(target=worker.run, name="tfctl-worker", daemon=True)
     app.state.worker, app.state.worker_thread = worker, thread

@@ -17,19 +17,24 @@ if TYPE_CHECKING:
     from tfctl.runs.service import RunService
 
 
-def get_ctx(request: Request) -> AppContext:
+# These do no I/O: `async def` keeps them off the thread pool (a sync dependency costs a
+# thread hop per request).
+
+
+async def get_ctx(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 
 
-def get_store(request: Request) -> Store:
-    return get_ctx(request).store
+async def get_store(request: Request) -> Store:
+    ctx: AppContext = request.app.state.ctx
+    return ctx.store
 
 
-def get_service(request: Request) -> RunService:
+async def get_service(request: Request) -> RunService:
     from tfctl.runs.service import RunService
 
-    return RunService(get_ctx(request))
+    return RunService(request.app.state.ctx)
 
 
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]

@@ -27,9 +27,16 @@ class _Server(uvicorn.Server):
     worker slots stop claiming and cancel their runs, open streams end, then uvicorn stops
     accepting and waits for the requests in flight. Exits normally (no re-raised signal)."""
 
-    def __init__(self, config: uvicorn.Config, app: FastAPI, say: Callable[[str], None]) -> None:
+    def __init__(
+        self, config: uvicorn.Config, app: FastAPI, say: Callable[[str], None],
+        banner: Callable[[], None],
+    ) -> None:  # fmt: skip
         super().__init__(config)
-        self.app, self.say = app, say
+        self.app, self.say, self.banner = app, say, banner
+
+    async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        await super().startup(sockets)
+        self.banner()  # only now: the signal handlers that drain are in place
 
     def handle_exit(self, sig: int, frame: FrameType | None) -> None:
         if not self.should_exit:
@@ -77,13 +84,16 @@ def run_server(ctx: AppContext, options: ServeOptions, *, say: Callable[[str], N
     first = ensure_first_admin(ctx.store, created_by=ctx.actor)
     app = create_app(ctx, options)
     slots = f"{options.workers} worker slot(s)" if options.workers else "no worker slots"
-    say(f"tfctl serve: listening on {url} (store {ctx.store.url}, {slots})")
-    if first is not None:
-        token, secret = first
-        say(f"tfctl serve: no token existed; created the admin token '{token.name}'. "
-            "Log in with this URL (shown only once):")  # fmt: skip
-        print(f"{url}/login?token={secret}", flush=True)
+
+    def banner() -> None:
+        say(f"tfctl serve: listening on {url} (store {ctx.store.url}, {slots})")
+        if first is not None:
+            token, secret = first
+            say(f"tfctl serve: no token existed; created the admin token '{token.name}'. "
+                "Log in with this URL (shown only once):")  # fmt: skip
+            print(f"{url}/login?token={secret}", flush=True)
+
     config = uvicorn.Config(app, log_level="warning", lifespan="on", ws="auto",
                             timeout_graceful_shutdown=10, server_header=False)  # fmt: skip
-    _Server(config, app, say).run(sockets=[sock])
+    _Server(config, app, say, banner).run(sockets=[sock])
     say("tfctl serve: stopped")

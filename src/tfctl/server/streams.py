@@ -17,7 +17,9 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections.abc import AsyncIterator
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 import anyio
@@ -35,6 +37,8 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 PAGE = 1000
 KEEPALIVE_SECONDS = 15.0
+SETTLE_SECONDS = 1.0
+QUIET_SECONDS = 30.0
 
 
 class RunTail:
@@ -68,10 +72,10 @@ class RunTail:
         event.set()
 
     async def _run(self) -> None:
-        after, status = 0, None
+        after, status, quiet_since = 0, None, time.monotonic()
         while not self.ended:
             try:
-                page, current = await anyio.to_thread.run_sync(self._read, after)
+                page, current, finished_at = await anyio.to_thread.run_sync(self._read, after)
             except Exception:  # a store hiccup: the next poll retries
                 log.warning("reading run %s failed; retrying", self.run_id, exc_info=True)
                 await asyncio.sleep(self.poll_interval)
@@ -86,7 +90,9 @@ class RunTail:
                 for line in page.lines
             )
             after = page.next
-            if page.finished:
+            if page.lines:
+                quiet_since = time.monotonic()
+            if page.finished and not page.lines and _settled(finished_at, quiet_since):
                 self.ended = True
                 self.events.append({"type": "end", "status": status})
             if len(self.events) != before:
@@ -94,9 +100,23 @@ class RunTail:
             if len(page.lines) < PAGE and not self.ended:
                 await asyncio.sleep(self.poll_interval)
 
-    def _read(self, after: int) -> tuple[LogPage, str]:
+    def _read(self, after: int) -> tuple[LogPage, str, datetime | None]:
         page = self.service.logs(self.run_id, after=after, limit=PAGE)
-        return page, str(self.service.get(self.run_id).status)
+        run = self.service.get(self.run_id)
+        return page, str(run.status), run.finished_at
+
+
+def _settled(finished_at: datetime | None, quiet_since: float) -> bool:
+    """Whether a run whose status is final has written its last log line. Its process may
+    still be writing: a cancelled or halted run until terraform has stopped (`finished_at`
+    is set then), and the last lines of a run can land just after its status. So the end is
+    sent once the run has been finished for `SETTLE_SECONDS` with nothing new, or after
+    `QUIET_SECONDS` without a line when no finish time ever comes (a run declared lost)."""
+    from tfctl.persistence.types import utcnow
+
+    if finished_at is not None:
+        return (utcnow() - finished_at).total_seconds() >= SETTLE_SECONDS
+    return time.monotonic() - quiet_since >= QUIET_SECONDS
 
 
 class StreamHub:
