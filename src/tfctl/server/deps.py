@@ -9,11 +9,11 @@ from fastapi import Depends, Request
 from fastapi.responses import JSONResponse
 
 from tfctl.context import AppContext
-from tfctl.persistence.db import Store
 from tfctl.server.auth import Principal, require
 from tfctl.server.tokens import Role
 
 if TYPE_CHECKING:
+    from tfctl.persistence.db import Store
     from tfctl.runs.service import RunService
 
 
@@ -40,12 +40,13 @@ async def get_service(request: Request) -> RunService:
 Viewer = Annotated[Principal, Depends(require(Role.VIEWER))]
 Operator = Annotated[Principal, Depends(require(Role.OPERATOR))]
 Admin = Annotated[Principal, Depends(require(Role.ADMIN))]
-Db = Annotated[Store, Depends(get_store)]
 Ctx = Annotated[AppContext, Depends(get_ctx)]
 if TYPE_CHECKING:
     Service = Annotated[RunService, Depends(get_service)]
-else:  # the run service is imported when a route first needs it
+    Db = Annotated[Store, Depends(get_store)]
+else:  # the run service and the store's module are imported when first needed
     Service = Annotated[Any, Depends(get_service)]
+    Db = Annotated[Any, Depends(get_store)]
 
 
 def json_ok(data: Any, status: int = 200) -> JSONResponse:

@@ -72,7 +72,7 @@ def workspace_runs(name: str, svc: Service, _: Viewer, limit: Limit = 50) -> JSO
 @router.post("/{name}/runs", status_code=202, summary="Queue a plan, destroy plan or refresh")
 def start_run(name: str, body: NewRun, svc: Service, who: Operator) -> JSONResponse:
     from tfctl.persistence.kinds import PlanMode
-    from tfctl.runs.ledger import Labels
+    from tfctl.runs.service import Labels
 
     mode = {"plan": PlanMode.NORMAL, "destroy": PlanMode.DESTROY,
             "refresh": PlanMode.REFRESH_ONLY}[body.operation]  # fmt: skip
