@@ -46,10 +46,12 @@ ENV_NAMES: dict[str, tuple[str, ...]] = {
     "celery_broker_url": ("TFCTL_CELERY_BROKER_URL",),
     "celery_visibility_timeout": ("TFCTL_CELERY_VISIBILITY_TIMEOUT",),
     "hcp_hostname": ("TFCTL_HCP_HOSTNAME",),
+    "notify_webhook_url": ("TFCTL_NOTIFY_WEBHOOK_URL",),
+    "public_url": ("TFCTL_PUBLIC_URL",),
 }
 
 #: Settings whose values are secrets: reported as set or not, never shown.
-SECRET_SETTINGS = frozenset({"artifact_key", "sensitive_key"})
+SECRET_SETTINGS = frozenset({"artifact_key", "sensitive_key", "notify_webhook_url"})
 
 #: Variables read outside `Settings`: `TFCTL_ACTOR` by the application context (per
 #: process), `TFCTL_DEBUG` by the CLI before any setting is read (so it works when one is bad).
@@ -119,6 +121,14 @@ class Settings(BaseSettings):
     )
     # The `hcp` backend's host when a workspace's settings name none (Terraform Enterprise).
     hcp_hostname: str | None = Field(default=None, validation_alias=_env("hcp_hostname"))
+    # Webhooks (comma-separated) that get a JSON POST on new drift, a plan awaiting
+    # approval, a failed run and a halt (tfctl.notify); a webhook URL is a secret.
+    notify_webhook_url: str | None = Field(
+        default=None, validation_alias=_env("notify_webhook_url")
+    )
+    # Where people reach `tfctl serve` (e.g. https://tfctl.example.com): notifications link
+    # to the run's page under it.
+    public_url: str | None = Field(default=None, validation_alias=_env("public_url"))
 
     @property
     def heartbeat_interval(self) -> float:

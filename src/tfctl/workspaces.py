@@ -30,6 +30,7 @@ if TYPE_CHECKING:
     from tfctl.codegen.render import DeclaredVariables
     from tfctl.persistence.db import Store
     from tfctl.persistence.models import Stack, Workspace
+    from tfctl.runs.drift import DriftView
     from tfctl.secrets import Keyring
 
 WORKSPACE_NAME = re.compile(r"^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$")
@@ -51,9 +52,18 @@ class WorkspaceView:
     sensitive_variables: tuple[str, ...]
     locked_by_run_id: str | None
     created_at: str
+    #: `drift`: its latest drift assessment (`DriftView.to_dict()` without the name);
+    #: `assess`: whether scheduled assessments include it
+    assess: bool = True
+    drift: dict[str, Any] | None = None
 
     @classmethod
-    def of(cls, workspace: Workspace, stack: Stack) -> WorkspaceView:
+    def of(
+        cls, workspace: Workspace, stack: Stack, drift: DriftView | None = None
+    ) -> WorkspaceView:
+        drift_dict = drift.to_dict() if drift is not None else None
+        if drift_dict is not None:
+            del drift_dict["workspace"], drift_dict["assess"]
         return cls(
             id=workspace.id,
             name=workspace.name,
@@ -64,6 +74,8 @@ class WorkspaceView:
             sensitive_variables=tuple(sorted(workspace.sensitive_variables)),
             locked_by_run_id=workspace.locked_by_run_id,
             created_at=workspace.created_at.isoformat(),
+            assess=workspace.assess,
+            drift=drift_dict,
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -77,6 +89,8 @@ class WorkspaceView:
             "sensitive_variables": list(self.sensitive_variables),
             "locked_by_run_id": self.locked_by_run_id,
             "created_at": self.created_at,
+            "assess": self.assess,
+            "drift": self.drift,
         }
 
 
@@ -150,19 +164,24 @@ def create_workspace(
             variables=variables,
         )
         _seal(row, sensitive, keyring)
-        return WorkspaceView.of(row, stack_row)
+        return _view(session, row, stack_row)
 
 
 def list_workspaces(db: Store) -> list[WorkspaceView]:
+    """Every workspace, by name, with its drift."""
+    from tfctl.runs.drift import latest_drift
+
     with db.read() as session:
-        return [WorkspaceView.of(ws, st) for ws, st in store.list_workspaces(session=session)]
+        rows = store.list_workspaces(session=session)
+        drift = latest_drift(session, [ws for ws, _ in rows], every=True)
+        return [WorkspaceView.of(ws, st, drift[ws.id]) for ws, st in rows]
 
 
 def show_workspace(db: Store, name: str) -> WorkspaceView:
     with db.read() as session:
         workspace = store.get_workspace(session=session, name=name)
         stack = store.get_stack_by_id(session=session, stack_id=workspace.stack_id)
-        return WorkspaceView.of(workspace, stack)
+        return _view(session, workspace, stack)
 
 
 # --- variable names ---------------------------------------------------------------------------
@@ -234,10 +253,12 @@ class WorkspaceChanges:
     unset_backend_config: tuple[str, ...] = ()
     #: `--var-sensitive`: set or replace, encrypted (a plain variable of the same name goes)
     set_sensitive: dict[str, str] = field(default_factory=dict)
+    #: `--assess` / `--no-assess`: scheduled drift assessments include it or not
+    assess: bool | None = None
 
     def __bool__(self) -> bool:
-        return any((self.set_variables, self.unset_variables, self.backend,
-                    self.set_backend_config, self.unset_backend_config))  # fmt: skip
+        return self.assess is not None or any((self.set_variables, self.unset_variables,
+            self.backend, self.set_backend_config, self.unset_backend_config))  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)
@@ -254,7 +275,9 @@ def update_workspace(
     db: Store, name: str, changes: WorkspaceChanges, *, home: Path, heartbeat_timeout: float,
     force: bool = False, keyring: Keyring | None = None,
 ) -> UpdatedWorkspace:  # fmt: skip
-    """Change a workspace's variables and backend in one transaction.
+    """Change a workspace's variables and backend, and whether scheduled drift assessments
+    include it (`assess`: alone, a change that discards no plan and is made while runs are
+    active too), in one transaction.
 
     Refused (`InvalidInput`, exit 2, nothing written): no change given; a name both set and
     unset; unsetting what the workspace does not set; a variable the stack does not declare
@@ -271,6 +294,7 @@ def update_workspace(
     stack, declared = _declared(db, workspace=name)
     with db.write() as session:
         ws = store.get_workspace(session=session, name=name, for_update=True)
+        assess_changed = _set_assess(session, ws, changes.assess)
         variables = _changed_variables(ws, changes)
         tokens = _changed_sensitive(ws, changes, keyring)
         given = set(changes.set_variables) | set(changes.set_sensitive)
@@ -280,7 +304,7 @@ def update_workspace(
             ws.variables, ws.sensitive_variables, ws.backend, ws.backend_config
         )  # fmt: skip
         if same:
-            return UpdatedWorkspace(WorkspaceView.of(ws, _stack_of(session, ws)), changed=False)
+            return UpdatedWorkspace(_view(session, ws), changed=assess_changed)
         _refuse_while_busy(session, ws, heartbeat_timeout, doing="update")
         if (backend, config) != (ws.backend, ws.backend_config) and not force:
             _refuse_backend_change(session, ws, home)
@@ -289,14 +313,14 @@ def update_workspace(
         ws.sensitive_variables = tokens  # sealed; written with the rest
         row = store.update_workspace(session=session, workspace=ws, backend=backend,
                                      backend_config=config, variables=variables)  # fmt: skip
-        return UpdatedWorkspace(WorkspaceView.of(row, _stack_of(session, row)), True, discarded)
+        return UpdatedWorkspace(_view(session, row), True, discarded)
 
 
 def _check_changes(changes: WorkspaceChanges) -> None:
     if not changes and not changes.set_sensitive:
         raise errors.InvalidInput(
-            "nothing to update; pass --var, --unset-var, --backend, --backend-config "
-            "or --unset-backend-config"
+            "nothing to update; pass --var, --unset-var, --backend, --backend-config, "
+            "--unset-backend-config, --assess or --no-assess"
         )
     for option, names in (("var", set(changes.set_variables) & set(changes.unset_variables)),
                           ("backend-config", set(changes.set_backend_config)
@@ -480,7 +504,7 @@ def delete_workspace(
             resources, where = _resources_in_state(session, ws, home)
             if resources and not force:
                 raise _holds_resources(ws, resources, where)
-            view = WorkspaceView.of(ws, _stack_of(session, ws))
+            view = _view(session, ws)
             pending = run_store.runs_in_status(
                 session=session, statuses=[RunStatus.AWAITING_APPROVAL], workspace_id=ws.id
             )
@@ -595,6 +619,24 @@ def _local_resources(path: Path) -> int:
         return 0
     except (OSError, errors.TerraformError):
         return 1
+
+
+def _set_assess(session: Session, ws: Workspace, assess: bool | None) -> bool:
+    """Take the workspace in or out of scheduled drift assessments; True if that changed."""
+    from tfctl.persistence.drift import set_assess
+
+    if assess is None or assess == ws.assess:
+        return False
+    set_assess(session=session, workspace=ws, assess=assess)
+    return True
+
+
+def _view(session: Session, ws: Workspace, stack: Stack | None = None) -> WorkspaceView:
+    """The workspace as shown, with its drift (its latest assessment)."""
+    from tfctl.runs.drift import latest_drift
+
+    drift = latest_drift(session, [ws])[ws.id]
+    return WorkspaceView.of(ws, stack or _stack_of(session, ws), drift)
 
 
 def _stack_of(session: Session, ws: Workspace) -> Stack:

@@ -18,6 +18,7 @@ from tfctl import __version__
 from tfctl.cli import (
     db,
     doctor,
+    drift,
     halt,
     mcp,
     policy,
@@ -76,6 +77,7 @@ app.add_typer(runs.app, name="runs")
 app.add_typer(state.app, name="state")
 app.add_typer(worker.app, name="worker")
 app.add_typer(policy.app, name="policy")
+app.add_typer(drift.app, name="drift")
 app.command("workers", help="List live workers (same as `tfctl worker list`).")(worker.list_)
 app.command("init")(doctor.init)
 app.command("doctor")(doctor.doctor)

@@ -23,6 +23,15 @@ def serve(
             "(0: leave them to `tfctl worker` processes sharing the store).",
         ),
     ] = 1,
+    assess_every: Annotated[
+        str | None,
+        typer.Option(
+            "--assess-every",
+            metavar="DURATION",
+            help="Also assess idle workspaces for drift this often (e.g. 15m, 1h), as "
+            "`tfctl worker --assess-every` does; needs --workers 1 or more.",
+        ),
+    ] = None,
 ) -> None:
     """Serve the REST API, live run streams and the web UI on one port.
 
@@ -42,6 +51,16 @@ def serve(
             "pip install 'tfctl[server]'"
         ) from exc
 
+    from tfctl.runs.drift import parse_duration
+
+    every = None if assess_every is None else parse_duration(assess_every)
+    if every is not None and workers <= 0:
+        from tfctl import errors
+
+        raise errors.InvalidInput(
+            "--assess-every needs worker slots to run the assessments: pass --workers 1 or "
+            "more, or run `tfctl worker --assess-every` beside the server"
+        )
     app_ctx = app_context(ctx)
-    options = ServeOptions(host=host, port=port, workers=workers)
+    options = ServeOptions(host=host, port=port, workers=workers, assess_every=every)
     run_server(app_ctx, options, say=note)

@@ -28,20 +28,34 @@ def work(
         int | None, typer.Option(min=1, help="Exit after executing this many runs.")
     ] = None,
     name: Annotated[str | None, typer.Option(help="The worker's name (default: HOST-PID).")] = None,
+    assess_every: Annotated[
+        str | None,
+        typer.Option(
+            "--assess-every",
+            metavar="DURATION",
+            help="Also assess idle workspaces for drift this often (e.g. 90s, 15m, 1h): each "
+            "workspace once per interval across all workers, spread over it. "
+            "`tfctl workspace update NAME --no-assess` leaves one out.",
+        ),
+    ] = None,
 ) -> None:
     """Claim and execute queued runs until stopped."""
     if ctx.invoked_subcommand is not None:
         return
     from tfctl.cli.context import note
     from tfctl.cli.progress import PlainObserver
+    from tfctl.runs.drift import parse_duration
     from tfctl.runs.worker import Worker, WorkerOptions, default_name
 
+    every = None if assess_every is None else parse_duration(assess_every)
     app_ctx = app_context(ctx)
     options = WorkerOptions(
         name=name or default_name(app_ctx.host), concurrency=concurrency, burst=burst,
-        max_runs=max_runs,
+        max_runs=max_runs, assess_every=every,
     )  # fmt: skip
     note(f"worker {options.name}: {concurrency} slot(s) on {app_ctx.store.url}")
+    if every is not None:
+        note(f"worker {options.name}: assessing idle workspaces for drift every {every:g} s")
     done = Worker(app_ctx, options, observer=PlainObserver).run()
     note(f"worker {options.name}: stopped after {done} run(s)")
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Annotated
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 
@@ -89,7 +89,7 @@ def list_(ctx: typer.Context, as_json: Json = False) -> None:
     if as_json:
         print_json([view.to_dict() for view in views])
         return
-    out = table("NAME", "STACK", "BACKEND", "VARIABLES", "LOCKED BY")
+    out = table("NAME", "STACK", "BACKEND", "VARIABLES", "LOCKED BY", "DRIFT")
     for view in views:
         out.add_row(
             view.name,
@@ -97,6 +97,7 @@ def list_(ctx: typer.Context, as_json: Json = False) -> None:
             view.backend,
             str(len(view.variables) + len(view.sensitive_variables)),
             view.locked_by_run_id or "-",
+            _drift_word(view.drift),
         )
     stdout_console().print(out)
 
@@ -109,7 +110,7 @@ def show(
     ],
     as_json: Json = False,
 ) -> None:
-    """Show a workspace: its stack, backend, variables and lock."""
+    """Show a workspace: its stack, backend, variables, lock and drift."""
     from tfctl.workspaces import show_workspace
 
     view = show_workspace(app_context(ctx).store, name)
@@ -120,6 +121,7 @@ def show(
     print(f"stack:     {view.stack}")
     print(f"backend:   {view.backend} {view.backend_config or ''}".rstrip())
     print(f"locked by: {view.locked_by_run_id or '-'}")
+    _print_drift(view.name, view.drift, assess=view.assess)
     print(f"created:   {view.created_at}")
     print("variables:" + ("" if view.variables or view.sensitive_variables else " -"))
     for key, value in sorted(view.variables.items()):
@@ -178,9 +180,18 @@ def update(
             "resources (you moved the state yourself).",
         ),
     ] = False,
+    assess: Annotated[
+        bool | None,
+        typer.Option(
+            "--assess/--no-assess",
+            help="Include the workspace in scheduled drift assessments (`tfctl worker "
+            "--assess-every`), or leave it out. `tfctl drift check NAME` still assesses it.",
+            show_default=False,
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
-    """Change a workspace's variables or backend.
+    """Change a workspace's variables, backend, or drift-assessment schedule.
 
     Variable names are checked against what the stack declares. Refused while a run of the
     workspace is queued or running. A plan awaiting approval was made with the old settings:
@@ -201,6 +212,7 @@ def update(
             unset_backend_config or [], option="--unset-backend-config", dotted=True
         ),
         set_sensitive=_sensitive(var_sensitive),
+        assess=assess,
     )
     settings = app_ctx.settings
     updated = update_workspace(
@@ -216,8 +228,11 @@ def update(
     view = updated.workspace
     shown = [*view.variables, *(f"{key} (sensitive)" for key in view.sensitive_variables)]
     names = ", ".join(sorted(shown)) or "none"
+    schedule = "" if assess is None else (
+        f", scheduled drift assessments {'on' if view.assess else 'off'}"
+    )  # fmt: skip
     print(f"workspace {view.name} {'updated' if updated.changed else 'unchanged'}: "
-          f"backend {view.backend}, variables {names}")  # fmt: skip
+          f"backend {view.backend}, variables {names}{schedule}")  # fmt: skip
 
 
 @app.command()
@@ -261,6 +276,33 @@ def delete(
         print(f"its local state ({held}) was moved to {deleted.state_moved_to}")
     elif deleted.resources:
         print(f"its state ({held}) stays in its {deleted.workspace.backend} backend, untouched")
+
+
+def _drift_word(drift: dict[str, Any] | None) -> str:
+    """`in sync`, `drifted (3)`, `failed`, `not assessed`."""
+    if drift is None:
+        return "-"
+    word = str(drift["result"]).replace("_", " ")
+    if drift["result"] == "drifted":
+        counts = drift["counts"]
+        word += f" ({counts['changed_outside'] + counts['would_change'] + counts['outputs']})"
+    return word
+
+
+def _print_drift(name: str, drift: dict[str, Any] | None, *, assess: bool) -> None:
+    schedule = "on" if assess else f"off (`tfctl workspace update {name} --assess`)"
+    if drift is None or drift["result"] == "not_assessed":
+        print(f"drift:     not assessed (`tfctl drift check {name}`)")
+    else:
+        print(f"drift:     {_drift_word(drift)}, assessed {drift['assessed_at']} by run "
+              f"{drift['run_id']}")  # fmt: skip
+        for label, key in (("changed outside tfctl", "changed_outside"),
+                           ("would change", "would_change")):  # fmt: skip
+            for item in drift[key]:
+                print(f"  {label}: {item['address']} ({item['action']})")
+        for output in drift["outputs"]:
+            print(f"  output would change: {output}")
+    print(f"assess:    {schedule}")
 
 
 def _sensitive(pairs: list[str] | None) -> dict[str, str]:

@@ -17,7 +17,7 @@ from sqlmodel import Session, col, func, select
 from tfctl import errors
 from tfctl.persistence.clock import store_now
 from tfctl.persistence.ids import new_id
-from tfctl.persistence.kinds import RunStatus
+from tfctl.persistence.kinds import PlanMode, RunStatus
 from tfctl.persistence.models import Run, RunLog, StateVersion, Workspace
 from tfctl.persistence.types import utcnow
 
@@ -187,10 +187,12 @@ def supersede_older_plans(*, session: Session, workspace_id: str, newer_run_id: 
 
 
 def latest_plan(*, session: Session, workspace_id: str) -> Run | None:
-    """The workspace's newest plan run that got as far as a plan (any outcome)."""
+    """The workspace's newest plan run that got as far as a plan (any outcome); drift
+    assessments are not plans anyone applies, so they are left out."""
     query = (
         select(Run)
         .where(Run.workspace_id == workspace_id, Run.operation == "plan")
+        .where(col(Run.plan_mode) != PlanMode.ASSESSMENT.value)
         .where(col(Run.status).not_in([RunStatus.QUEUED.value, RunStatus.RUNNING.value]))
         .order_by(col(Run.created_at).desc(), col(Run.id).desc())
         .limit(1)
@@ -313,7 +315,9 @@ def claim_next(*, session: Session, worker: str) -> Run | None:
     run = session.exec(query).first()
     if run is None:
         return None
-    if acquire_workspace(session=session, workspace_id=run.workspace_id, run_id=run.id):
+    # a drift assessment never holds its workspace (tfctl.runs.drift)
+    holds = run.plan_mode != PlanMode.ASSESSMENT
+    if holds and acquire_workspace(session=session, workspace_id=run.workspace_id, run_id=run.id):
         return None  # another worker took the workspace first; try again
     now = store_now(session)  # the lease starts by the store's clock
     set_status(session=session, run_id=run.id, to=RunStatus.RUNNING, from_=[RunStatus.QUEUED],
@@ -342,7 +346,8 @@ def claim_run(*, session: Session, run_id: str, worker: str) -> Run | None:
     run = session.exec(query).first()
     if run is None:
         return None
-    if acquire_workspace(session=session, workspace_id=run.workspace_id, run_id=run.id):
+    holds = run.plan_mode != PlanMode.ASSESSMENT  # an assessment never holds it (runs/drift.py)
+    if holds and acquire_workspace(session=session, workspace_id=run.workspace_id, run_id=run.id):
         return None  # another run took the workspace first
     now = utcnow()
     if not set_status(session=session, run_id=run.id, to=RunStatus.RUNNING,

@@ -15,6 +15,7 @@ import hashlib
 import json
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -25,7 +26,7 @@ from tfctl.persistence import runs as run_store
 from tfctl.persistence import store
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
 from tfctl.policy.gate import report_lines
-from tfctl.runs import backends
+from tfctl.runs import backends, drift
 from tfctl.runs.guard import ASK_WAIT, RunGuard, Stop
 from tfctl.runs.ledger import Outcome, RunLedger
 from tfctl.runs.log import RunLogSink
@@ -128,34 +129,39 @@ class RunExecutor:
 
     def _execute_plan(self, run: Run) -> RunView:
         mode = PlanMode(run.plan_mode)
+        assessing = mode is PlanMode.ASSESSMENT  # a drift assessment: see runs/drift.py
         with self._executing(run) as ex:
+            if assessing:  # measured against what the stack says now, whenever it was queued
+                run = drift.at_current_version(self.ctx.store, run.id)
             executor = self.executor
             work = self.run_dir(run.id) / "work"
             self._render(run, work, ex)
             backends.before_init(self.ctx, run.workspace_id, note=ex.sink.note)
             self.observer.phase("init")
             executor.init(work, **ex.kw)
+            mark = drift.state_mark(self.ctx.store, run.workspace_id) if assessing else 0
             self.observer.phase("plan")
             result = executor.plan(work, self._plan_options(mode), **ex.kw)
+            overlap = drift.overlap(self.ctx.store, run.workspace_id, mark) if assessing else None
             self.observer.phase("summary")
-            summary, sensitive, policy = self._summarise(run, work, ex)
+            summary, sensitive, policy = self._summarise(run, work, ex, gate=not assessing)
             changes = _has_changes(summary, mode)
             if changes != (result.exit_code == 2):
                 ex.sink.note(f"terraform exited {result.exit_code}, but the plan has "
                              f"{'' if changes else 'no '}changes; going by the plan")  # fmt: skip
-            if changes:
+            if changes and not assessing:  # an assessment is never applied: nothing to share
                 shared = self._share_plan(run.id, work, sensitive=sensitive or bool(ex.env))
                 ex.sink.note(shared)
+            landed, message = _landing(summary, mode, changes=changes, overlap=overlap)
             ex.outcome = Outcome(
-                exit_code=2 if changes else 0,
+                exit_code=2 if changes or landed is RunStatus.DRIFTED else 0,
                 summary=summary,
                 terraform_version=summary.get("terraform_version"),
-                plan_sha256=_sha256(work / PLAN_FILE),
-                work_dir=str(work),
+                plan_sha256=None if assessing else _sha256(work / PLAN_FILE),
+                work_dir=None if assessing else str(work),
                 policy_results=policy,
             )
-            landed = RunStatus.AWAITING_APPROVAL if changes else RunStatus.NO_CHANGES
-            child = self.ledger.finish(run.id, ex.outcome, landed)
+            child = self.ledger.finish(run.id, ex.outcome, landed, message=message)
         if child is not None:  # approved in advance (auto_apply): apply it now
             self._ended(run.id)
             return self._execute_apply(child)
@@ -167,6 +173,12 @@ class RunExecutor:
         with self._executing(child) as ex:
             executor = self.executor
             plan = show_run(self.ctx.store, child.parent_run_id or "")
+            if plan.status != RunStatus.AWAITING_APPROVAL:  # e.g. an apply queued while an
+                # earlier apply of it ran, which failed: a spent plan is never applied again
+                raise errors.RunRefused(
+                    f"plan {plan.id} is {plan.status} now; it is not applied again. Run "
+                    f"`tfctl plan {plan.workspace}`", workspace=plan.workspace, run_id=plan.id,
+                )  # fmt: skip
             planned = f"{plan.created_at:%Y-%m-%d %H:%M:%S}Z"
             ex.sink.note(f"applying {plan.action.replace('-', ' ')} {plan.id} (planned by "
                          f"{plan.actor} at {planned})")  # fmt: skip
@@ -253,6 +265,8 @@ class RunExecutor:
                 self._release(run)
                 for path in ex.forget:
                     path.unlink(missing_ok=True)
+                if run.plan_mode == PlanMode.ASSESSMENT:  # its log is in the store; never applied
+                    shutil.rmtree(self.run_dir(run.id), ignore_errors=True)
 
     def _failed(self, ex: _Execution, exc: BaseException) -> BaseException:
         """Record how the run ended early, once the store has its log; returns the error to
@@ -335,14 +349,17 @@ class RunExecutor:
             destroy=mode is PlanMode.DESTROY,
             refresh_only=mode is PlanMode.REFRESH_ONLY,
             detailed_exitcode=True,
+            # an assessment reads the state without terraform's lock, so it never makes a
+            # plan or apply started meanwhile fail on it (runs/drift.py)
+            lock=mode is not PlanMode.ASSESSMENT,
         )
 
     def _summarise(
-        self, run: Run, work: Path, ex: _Execution
+        self, run: Run, work: Path, ex: _Execution, *, gate: bool = True
     ) -> tuple[dict[str, Any], bool, dict[str, Any] | None]:
         """Summarise `show -json` of the plan, say whether it holds sensitive values, and run
-        the policy gate on it. The JSON holds secrets in clear text: it is deleted right
-        after these two reads, and never stored."""
+        the policy gate on it (with `gate`: not for a plan nobody applies). The JSON holds
+        secrets in clear text: it is deleted right after these two reads, and never stored."""
         from tfctl.policy.service import check_plan
         from tfctl.terraform.summary import read_plan
 
@@ -351,8 +368,10 @@ class RunExecutor:
             self.executor.show_json(work, PLAN_FILE, plan_json, **ex.kw)
             plan_summary, secrets = read_plan(plan_json)  # one streaming pass, ~2x file size
             self._remember_secrets(ex, secrets)  # before policy messages are scrubbed
-            policy = check_plan(self.ctx.store, self.policy_checker, run.workspace_id, plan_json,
-                                scrub=ex.sink.scrub, note=ex.sink.note)  # fmt: skip
+            policy = None
+            if gate:
+                policy = check_plan(self.ctx.store, self.policy_checker, run.workspace_id,
+                                    plan_json, scrub=ex.sink.scrub, note=ex.sink.note)  # fmt: skip
         finally:
             plan_json.unlink(missing_ok=True)
         summary = plan_summary.to_json_dict()
@@ -475,6 +494,16 @@ def _has_changes(summary: dict[str, Any], mode: PlanMode) -> bool:
     For a refresh-only plan, drift is the change; for other plans it is only reported."""
     drift = mode is PlanMode.REFRESH_ONLY and bool(summary.get("has_drift"))
     return bool(summary.get("has_changes")) or drift
+
+
+def _landing(
+    summary: dict[str, Any], mode: PlanMode, *, changes: bool, overlap: str | None
+) -> tuple[RunStatus, str | None]:
+    """Where a plan ends: awaiting approval or no changes; an assessment in sync (no
+    changes), drifted, or superseded when a state-changing run overlapped it."""
+    if mode is PlanMode.ASSESSMENT:
+        return drift.landing(summary, overlap)
+    return (RunStatus.AWAITING_APPROVAL if changes else RunStatus.NO_CHANGES), None
 
 
 def _sha256(path: Path) -> str:

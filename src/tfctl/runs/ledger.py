@@ -10,7 +10,7 @@ child. The terraform side lives in `executor.py`; the status rules in `status.py
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, fields, replace
 from typing import TYPE_CHECKING, Any
 
 from tfctl import errors
@@ -84,6 +84,8 @@ class RunLedger:
     def open(self, request: RunRequest) -> Run:
         """Insert the run as `running` and take the workspace, in one transaction."""
         with self.ctx.store.write() as session:
+            if request.mode is PlanMode.ASSESSMENT:
+                return self._assessment(session, request, status=RunStatus.RUNNING)
             run = self._insert(session, request, status=RunStatus.RUNNING)
             ws = store.get_workspace_by_id(session=session, workspace_id=run.workspace_id)
             self._take_workspace(session, ws, run)
@@ -95,7 +97,20 @@ class RunLedger:
         if request.mode is PlanMode.DESTROY and request.auto_apply:
             require_destroy_confirmation(request.workspace, None, request.confirm)
         with self.ctx.store.write() as session:
+            if request.mode is PlanMode.ASSESSMENT:
+                return view(session, self._assessment(session, request, status=RunStatus.QUEUED))
             return view(session, self._insert(session, request, status=RunStatus.QUEUED))
+
+    def _assessment(self, session: Session, request: RunRequest, *, status: RunStatus) -> Run:
+        """A drift assessment never holds its workspace (runs/drift.py): it is opened or
+        queued only while the workspace is idle, decided under its row lock
+        (`WorkspaceBusy` otherwise), and never applied automatically."""
+        from tfctl.runs.drift import refuse_if_busy
+
+        ws = store.get_workspace(session=session, name=request.workspace, for_update=True)
+        refuse_if_busy(session, ws)
+        plan_only = replace(request, operation=Operation.PLAN, auto_apply=False)
+        return self._insert(session, plan_only, status=status)
 
     def _insert(self, session: Session, request: RunRequest, *, status: RunStatus) -> Run:
         """A new run row; a plan records the stack's latest version, an apply its plan's
@@ -189,16 +204,26 @@ class RunLedger:
 
     # --- ending ------------------------------------------------------------------------
 
-    def finish(self, run_id: str, outcome: Outcome, to: RunStatus) -> Run | None:
-        """End the run in `to`. A plan approved in advance (`auto_apply`) that now awaits
+    def finish(
+        self, run_id: str, outcome: Outcome, to: RunStatus, *, message: str | None = None
+    ) -> Run | None:
+        """End the run in `to` (with `message`, if given), then notify whoever should know
+        (`runs.notices`). A plan approved in advance (`auto_apply`) that now awaits
         approval gets its apply child here, in the same transaction, and hands it the
         workspace, so no other run can slip in between plan and apply."""
+        child = self._finish(run_id, outcome, to, message)
+        self._announce(run_id)
+        return child
+
+    def _finish(
+        self, run_id: str, outcome: Outcome, to: RunStatus, message: str | None
+    ) -> Run | None:
         with self.ctx.store.write() as session:
             run = run_store.get_run(session=session, run_id=run_id)
             columns = dict(outcome.columns(), finished_at=utcnow())
             held = self._held_by_policy(session, run, outcome, to)
-            if held is not None:
-                columns["message"] = held
+            if held is not None or message is not None:
+                columns["message"] = held or message
             if not transition(session=session, run_id=run_id, to=to, **columns):
                 session.refresh(run)  # ended by someone else: say how, and keep it
                 raise ended_elsewhere(run)
@@ -206,6 +231,8 @@ class RunLedger:
                 transition(session=session, run_id=run.parent_run_id, to=to,
                            message=f"applied by run {run.id}")  # fmt: skip
                 return None
+            if run.plan_mode == PlanMode.ASSESSMENT:
+                return None  # never replaces a plan awaiting approval, never applied
             run_store.supersede_older_plans(
                 session=session, workspace_id=run.workspace_id, newer_run_id=run_id
             )
@@ -264,9 +291,17 @@ class RunLedger:
                 note = f"its apply {run.id} {to.value}: {message}"
                 transition(session=session, run_id=run.parent_run_id, to=to, message=note)
             session.refresh(run)
-            if run.status == RunStatus.CANCELLED:
-                return errors.Cancelled(stopped_message(run), run_id=run.id)
-        return exc
+            stopped = run.status == RunStatus.CANCELLED
+            error = errors.Cancelled(stopped_message(run), run_id=run.id) if stopped else exc
+        self._announce(run_id)
+        return error
+
+    def _announce(self, run_id: str) -> None:
+        """Tell the webhooks (TFCTL_NOTIFY_WEBHOOK_URL) about the run's end if it needs a
+        person; never waits, never raises."""
+        from tfctl.runs.notices import announce_run
+
+        announce_run(self.ctx, run_id)
 
     # --- reading -----------------------------------------------------------------------
 
@@ -306,7 +341,9 @@ class RunLedger:
                 run_store.release_workspace(session=session, workspace_id=run.workspace_id,
                                             run_id=run.id)  # fmt: skip
                 run_store.fill_run(session=session, run_id=run.id, finished_at=utcnow())
-            return lost
+        for run_id in lost:
+            self._announce(run_id)
+        return lost
 
 
 def declare_lost(session: Session, run: Run) -> bool:
@@ -398,6 +435,12 @@ def check_applicable(
         raise errors.RunRefused(
             f"run {plan.id} is an apply, not a plan", workspace=ws.name, run_id=plan.id
         )
+    if plan.plan_mode == PlanMode.ASSESSMENT:
+        raise errors.RunRefused(
+            f"run {plan.id} is a drift assessment: it is never applied; run "
+            f"`tfctl plan {ws.name}` for a plan you can apply",
+            workspace=ws.name, run_id=plan.id,
+        )  # fmt: skip
     status = RunStatus(plan.status)
     if status is RunStatus.AWAITING_APPROVAL:
         if plan.plan_mode == PlanMode.DESTROY:

@@ -14,7 +14,7 @@ observer) or are queued (`enqueue_plan`, `enqueue_apply`) for whatever executes 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -29,6 +29,7 @@ if TYPE_CHECKING:
     from tfctl.context import AppContext
     from tfctl.policy import PolicyChecker
     from tfctl.runs.control import HaltReport
+    from tfctl.runs.drift import Assessment, DriftView
     from tfctl.runs.executor import RunExecutor, RunObserver
     from tfctl.terraform.runner import TerraformExecutor
 
@@ -279,8 +280,75 @@ class RunService:
         """The kill switch: cancel every queued, running and awaiting run (of `workspace`,
         or of all), marked halted."""
         from tfctl.runs.control import halt
+        from tfctl.runs.notices import announce_halt
 
-        return halt(self.ctx.store, actor=self._actor(actor), workspace=workspace, reason=reason)
+        report = halt(self.ctx.store, actor=self._actor(actor), workspace=workspace,
+                      reason=reason)  # fmt: skip
+        announce_halt(self.ctx, report)
+        return report
+
+    # --- drift assessments (runs/drift.py) ---------------------------------------------
+
+    def assess(
+        self,
+        workspaces: Sequence[str] | None = None,
+        *,
+        queue: bool = False,
+        actor: str | None = None,
+        on_result: Callable[[Assessment], None] | None = None,
+    ) -> list[Assessment]:
+        """Assess `workspaces` (None: every workspace that takes part, see
+        `drift.targets`) for drift, one after the other here, or queued for workers
+        (`queue`). An assessment is a plan that is never applied, never supersedes a pending
+        plan and blocks no run; a busy workspace is skipped. Unknown names are refused before
+        anything runs. `on_result` is told each result as it comes."""
+        from tfctl.runs.drift import targets
+
+        names, results = targets(self.ctx.store, workspaces)
+        if names and not queue:
+            _ = self.runner.executor  # refuse a missing or too old terraform first
+        for name in names:
+            result = self._assess_one(name, queue=queue, actor=actor)
+            results.append(result)
+            if on_result is not None:
+                on_result(result)
+        return sorted(results, key=lambda a: a.workspace)
+
+    def _assess_one(self, name: str, *, queue: bool, actor: str | None) -> Assessment:
+        from tfctl import errors
+        from tfctl.runs.drift import Assessment
+
+        try:
+            if queue:
+                return Assessment.of(self.enqueue_plan(name, mode=PlanMode.ASSESSMENT,
+                                                       actor=actor))  # fmt: skip
+            return Assessment.of(self.plan(name, mode=PlanMode.ASSESSMENT, actor=actor))
+        except errors.WorkspaceBusy as exc:
+            return Assessment(name, "skipped", exc.run_id, exc.message)
+        except errors.TfctlError as exc:  # recorded on its run; the others go on
+            return Assessment(name, "failed", exc.run_id, exc.message)
+
+    def drift_status(self, workspaces: Sequence[str] | None = None) -> list[DriftView]:
+        """Each workspace's latest conclusive assessment (in sync, drifted, failed), by name."""
+        from tfctl.runs.drift import drift_views
+
+        return drift_views(self.ctx.store, workspaces)
+
+    def schedule_assessments(
+        self, *, every: float, limit: int, actor: str | None = None
+    ) -> list[RunView]:
+        """Queue an assessment for up to `limit` idle workspaces whose turn has come (each
+        at most once per `every` seconds across all callers: the store decides)."""
+        from tfctl import errors
+        from tfctl.runs.drift import claim_due
+
+        queued = []
+        for name in claim_due(self.ctx.store, every=every, limit=limit):
+            try:
+                queued.append(self.enqueue_plan(name, mode=PlanMode.ASSESSMENT, actor=actor))
+            except errors.WorkspaceBusy:  # a run started since: its next turn comes
+                continue
+        return queued
 
     # --- the pieces --------------------------------------------------------------------
 

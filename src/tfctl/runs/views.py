@@ -84,7 +84,10 @@ class RunView:
 
 
 def run_action(operation: str, plan_mode: str) -> str:
-    """`destroy` for the apply of a destroy plan, `destroy-plan` for the plan itself, ..."""
+    """`destroy` for the apply of a destroy plan, `destroy-plan` for the plan itself, ...;
+    `assessment` for a drift assessment (a plan nobody applies)."""
+    if plan_mode == "assessment":
+        return "assessment"
     word = {"destroy": "destroy", "refresh-only": "refresh"}.get(plan_mode)
     if operation == "apply":
         return word or "apply"

@@ -6,6 +6,10 @@ queued run (atomically; see `persistence.runs.claim_next`), execute it through t
 `tfctl worker list` and `--queue` know who is alive. SIGTERM/SIGINT stop claiming and cancel
 the runs in progress (terraform is interrupted gracefully, its state recorded), so a
 stopped worker never leaves a run `running`.
+
+With `assess_every` (`--assess-every`), a scheduler thread also queues a drift assessment for
+each idle workspace whose turn has come (runs/drift.py): workers share the schedule through
+the store, so each workspace is assessed once per interval however many workers run.
 """
 
 from __future__ import annotations
@@ -38,6 +42,8 @@ class WorkerOptions:
     burst: bool = False
     max_runs: int | None = None
     poll_interval: float = 1.0
+    #: seconds between drift assessments of each workspace (None: no scheduling)
+    assess_every: float | None = None
 
 
 class Worker:
@@ -64,8 +70,11 @@ class Worker:
         previous = self._install_signal_handlers()
         slots = [threading.Thread(target=self._slot, name=f"slot-{i}", daemon=True)
                  for i in range(self.options.concurrency)]  # fmt: skip
+        scheduler = threading.Thread(target=self._schedule, name="assess", daemon=True)
         for slot in slots:
             slot.start()
+        if self.options.assess_every is not None:
+            scheduler.start()
         try:
             while any(slot.is_alive() for slot in slots):
                 self._heartbeat()
@@ -77,6 +86,10 @@ class Worker:
         finally:
             for slot in slots:
                 slot.join()
+            self._stop.set()  # the slots are done: so is scheduling
+            if self.options.assess_every is not None:
+                scheduler.join()
+                self._drop_queued_assessments()
             self._deregister()
             _restore_signal_handlers(previous)
         return self.runs_done
@@ -117,6 +130,32 @@ class Worker:
                 self._stop.wait(self.options.poll_interval)
                 continue
             self._execute(run_id)
+
+    def _schedule(self) -> None:
+        """Queue due drift assessments (at most one per slot per tick) until stopped."""
+        from tfctl.runs.service import RunService
+
+        every = self.options.assess_every or 0.0
+        tick = min(max(every / 20, 0.2), 10.0)
+        while not self._stop.wait(tick):
+            try:
+                queued = RunService(self.ctx).schedule_assessments(
+                    every=every, limit=self.options.concurrency, actor=self.options.name
+                )
+            except Exception:  # a store hiccup must not stop the worker; the next tick retries
+                log.exception("scheduling drift assessments failed; retrying")
+                continue
+            for run in queued:
+                log.info("queued drift assessment %s of %s", run.id, run.workspace)
+
+    def _drop_queued_assessments(self) -> None:
+        from tfctl.runs.drift import cancel_queued
+
+        reason = f"worker {self.options.name} stopped before any worker started it"
+        try:
+            cancel_queued(self.ctx.store, actor=self.options.name, reason=reason)
+        except Exception:  # the store may be gone; a live worker will run them
+            log.warning("could not cancel the assessments this worker queued", exc_info=True)
 
     def _take_ticket(self) -> bool:
         """Reserve one of `--max-runs` before claiming, so slots never overshoot it."""

@@ -63,10 +63,15 @@ class PlanOptions:
     lock_timeout: int | None = None  # seconds
     detailed_exitcode: bool = False
     parallelism: int | None = None
+    #: False: read the state without taking terraform's state lock (`-lock=false`), so the
+    #: plan never makes another operation fail on the lock (drift assessments).
+    lock: bool = True
 
     def __post_init__(self) -> None:
         if self.destroy and self.refresh_only:
             raise ValueError("a plan is either destroy or refresh-only, not both")
+        if not self.lock and self.lock_timeout is not None:
+            raise ValueError("lock_timeout waits for a lock that lock=False does not take")
         _check_lock_timeout(self.lock_timeout)
         _check_parallelism(self.parallelism)
 
@@ -111,6 +116,7 @@ def plan_argv(binary: str, opts: PlanOptions) -> list[str]:
     argv += ["-destroy"] if opts.destroy else []
     argv += ["-refresh-only"] if opts.refresh_only else []
     argv += ["-detailed-exitcode"] if opts.detailed_exitcode else []
+    argv += [] if opts.lock else ["-lock=false"]
     argv += _lock_timeout(opts.lock_timeout) + _parallelism(opts.parallelism)
     argv += [f"-var-file={path}" for path in opts.var_files]
     return argv + ([f"-out={opts.out}"] if opts.out is not None else [])

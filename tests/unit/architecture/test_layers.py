@@ -19,7 +19,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tfctl", "tfctl.errors", "tfctl.resources", "tfctl.persistence.kinds"),
     ("tfctl.settings", "tfctl.spec", "tfctl.specfile"),
     ("tfctl.persistence",),
-    ("tfctl.terraform", "tfctl.codegen", "tfctl.hcp"),
+    ("tfctl.terraform", "tfctl.codegen", "tfctl.hcp", "tfctl.notify"),
     ("tfctl.policy",),
     ("tfctl.context", "tfctl.stacks", "tfctl.state_versions", "tfctl.doctor", "tfctl.secrets"),
     ("tfctl.runs",),
