@@ -18,7 +18,7 @@ from tfctl.state_versions import list_states
 pytestmark = pytest.mark.terraform
 
 READ_TOOLS = {"list_stacks", "get_stack", "list_workspaces", "get_workspace", "list_runs",
-              "get_run", "get_run_logs", "get_state_outputs"}  # fmt: skip
+              "get_run", "get_run_logs", "get_state_outputs", "get_drift_status"}  # fmt: skip
 OPERATIONS = {"apply_run", "discard_run", "cancel_run", "create_destroy_plan", "halt"}
 ACTOR = "mcp:test-agent"  # the client names itself "test agent" (conftest)
 
@@ -110,6 +110,8 @@ def test_a_plan_created_over_mcp_is_executed_by_a_worker_and_applied_only_with_o
         assert secret not in json.dumps(outputs)
         current = mcp.call("get_workspace", name="dev")
         assert current["latest_run"]["id"] == apply["id"]
+        drift = mcp.call("get_drift_status", workspace="dev")["workspaces"]
+        assert [(d["workspace"], d["result"]) for d in drift] == [("dev", "not_assessed")]
         assert secret not in json.dumps(current)
     assert (out / "a").read_text() == "hello\n"
 

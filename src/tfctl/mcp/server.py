@@ -50,7 +50,8 @@ CHANGES_INFRASTRUCTURE = ToolAnnotations(read_only_hint=False, destructive_hint=
                                          idempotent_hint=False, open_world_hint=True)  # fmt: skip
 
 READ_TOOLS = ("list_stacks", "get_stack", "list_workspaces", "get_workspace", "list_runs",
-              "get_run", "get_run_logs", "get_state_outputs", "create_plan")  # fmt: skip
+              "get_run", "get_run_logs", "get_state_outputs", "get_drift_status",
+              "create_plan")  # fmt: skip
 OPERATION_TOOLS = ("apply_run", "discard_run", "cancel_run", "create_destroy_plan", "halt")
 
 INSTRUCTIONS = """\
@@ -174,6 +175,13 @@ def _reading_tools(server: MCPServer[Any], tools: Tools) -> None:
         """The outputs of a workspace's newest state version (sensitive values redacted),
         with its serial and the run that wrote it."""
         return answer(lambda: tools.get_state_outputs(workspace))
+
+    @_tool(server, READ_ONLY)
+    def get_drift_status(workspace: WorkspaceName | None = None) -> dict[str, Any]:
+        """Drift: each workspace's latest drift assessment (or one workspace's): result
+        in_sync, drifted, failed or not_assessed, when, the assessment run, and what differs
+        (resources changed outside tfctl; resources the current spec would change)."""
+        return answer(lambda: tools.get_drift_status(workspace))
 
 
 def _plan_tool(server: MCPServer[Any], tools: Tools, caller_of: CallerOf) -> None:

@@ -103,6 +103,14 @@ class Tools:
         keys = ("workspace", "serial", "run_id", "created_at", "outputs")
         return {key: state[key] for key in keys}
 
+    def get_drift_status(self, workspace: str | None) -> dict[str, Any]:
+        """The drift of every workspace, or of one (`tfctl drift status --json`'s shape)."""
+        from tfctl.runs.service import RunService
+
+        names = None if workspace is None else [workspace]
+        views = RunService(self.ctx).drift_status(names)
+        return {"workspaces": [view.to_dict() for view in views]}
+
     def _current_state(self, workspace: str) -> dict[str, Any] | None:
         from tfctl.state_versions import show_state
         from tfctl.workspaces import show_workspace

@@ -89,7 +89,7 @@ def workspace_rows(ctx: AppContext, svc: RunService) -> list[dict[str, Any]]:
         rows.append({
             "name": view.name, "stack": view.stack, "version": versions[view.stack]["version"],
             "latest": latest[0] if latest else None, "pending": svc.pending_plan(view.name),
-            "last_apply": last_apply(svc, view.name), "drift": None,
+            "last_apply": last_apply(svc, view.name), "drift": view.drift,
         })  # fmt: skip
     return rows
 
