@@ -161,6 +161,7 @@ class RunExecutor:
                 work_dir=None if assessing else str(work),
                 policy_results=policy,
             )
+            ex.sink.flush(patience=STORE_WAIT)  # the log is complete when the run ends
             child = self.ledger.finish(run.id, ex.outcome, landed, message=message)
         if child is not None:  # approved in advance (auto_apply): apply it now
             self._ended(run.id)
@@ -199,6 +200,7 @@ class RunExecutor:
                 raise
             self._snapshot_state(work, ex)
             backends.after_apply(self.ctx, ex.workspace_id, note=ex.sink.note)
+            ex.sink.flush(patience=STORE_WAIT)  # the log is complete when the run ends
             self.ledger.finish(child.id, ex.outcome, RunStatus.APPLIED)
         return self._ended(child.id)
 
