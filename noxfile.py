@@ -1,4 +1,5 @@
-"""Sessions: `nox` runs tests, lint and typecheck; `nox -s bench` measures."""
+"""Sessions: `nox` runs tests, lint and typecheck; `nox -s chaos` injects faults; `nox -s bench`
+measures."""
 
 from __future__ import annotations
 
@@ -14,6 +15,16 @@ def tests(session: nox.Session) -> None:
     on a throwaway PostgreSQL server, and the installed `tfctl` command end to end."""
     session.install(".[test]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session
+def chaos(session: nox.Session) -> None:
+    """The chaos suite (tests/chaos, as root): PostgreSQL stopped for 3 s and for longer than
+    the lease mid-apply, a worker killed with SIGKILL, a worker's host cut off from the store
+    (network namespaces), the disk holding TFCTL_HOME full, 4 workers x 50 runs with random
+    kills. `nox -s chaos -- -k stopped_for_3s` runs one scenario (what CI runs)."""
+    session.install(".[test]")
+    session.run("pytest", "tests/chaos", "--chaos", "-p", "no:cacheprovider", *session.posargs)
 
 
 @nox.session

@@ -92,7 +92,8 @@ def sink_for(
     clock: Clock,
     observer: Callable[[str, str], None] | None = None,
 ) -> RunLogSink:
-    return RunLogSink(store, run_id, log_dir, observer=observer, clock=clock)  # type: ignore[arg-type]
+    # the fake clock decides every flush: no timer of the flusher thread's own
+    return RunLogSink(store, run_id, log_dir, observer=observer, clock=clock, idle_flush=False)  # type: ignore[arg-type]
 
 
 def test_lines_reach_files_store_and_observer_in_order(
@@ -267,3 +268,21 @@ def test_a_failed_store_write_loses_no_line(store: Store, run_id: str, log_dir: 
     sink.close()
     assert stored(store, run_id) == [(1, "stdout", "one"), (2, "stdout", "two"),
                                      (3, "stdout", "three")]  # fmt: skip
+
+
+def test_a_line_before_a_quiet_spell_reaches_the_store_without_waiting_for_the_next(
+    store: Store, run_id: str, log_dir: Path
+) -> None:
+    """A provisioner that runs for minutes prints nothing meanwhile: what it printed first is
+    followed from other terminals within about a flush interval, not when it ends."""
+    import time
+
+    sink = RunLogSink(store, run_id, log_dir)  # the real clock: the flusher's timer runs
+    sink("stdout", "terraform_data.file[\"a\"]: Provisioning with 'local-exec'...")
+    deadline = time.monotonic() + 10 * FLUSH_INTERVAL
+    while not stored(store, run_id) and time.monotonic() < deadline:
+        time.sleep(FLUSH_INTERVAL / 5)
+    assert [line for _, _, line in stored(store, run_id)] == [
+        "terraform_data.file[\"a\"]: Provisioning with 'local-exec'..."
+    ]
+    sink.close()

@@ -220,7 +220,8 @@ class RunLedger:
     ) -> Run | None:
         with self.ctx.store.write() as session:
             run = run_store.get_run(session=session, run_id=run_id)
-            columns = dict(outcome.columns(), finished_at=utcnow())
+            # the store's clock, as the auto-apply child's start: one instant, not two clocks
+            columns = dict(outcome.columns(), finished_at=store_now(session))
             held = self._held_by_policy(session, run, outcome, to)
             if held is not None or message is not None:
                 columns["message"] = held or message
@@ -283,6 +284,7 @@ class RunLedger:
         columns.setdefault("exit_code", code)
         with self.ctx.store.write() as session:
             run = run_store.get_run(session=session, run_id=run_id)
+            columns["finished_at"] = store_now(session)  # one clock for every run's times
             moved = transition(session=session, run_id=run.id, to=to, message=message, **columns)
             if not moved:  # someone else ended it first (cancel, halt, lost): keep what they
                 # wrote (status, message, finish time); add only what nobody recorded yet
@@ -340,7 +342,7 @@ class RunLedger:
                 # cancelled or halted after its process died: nobody else will let go
                 run_store.release_workspace(session=session, workspace_id=run.workspace_id,
                                             run_id=run.id)  # fmt: skip
-                run_store.fill_run(session=session, run_id=run.id, finished_at=utcnow())
+                run_store.fill_run(session=session, run_id=run.id, finished_at=store_now(session))
         for run_id in lost:
             self._announce(run_id)
         return lost
@@ -354,7 +356,7 @@ def declare_lost(session: Session, run: Run) -> bool:
     when = f"{beat:%Y-%m-%d %H:%M:%S}Z" if beat else "never"
     message = f"{who} stopped heartbeating (last at {when}); the run was not retried"
     if not transition(session=session, run_id=run.id, to=RunStatus.ERRORED,
-                      message=message, finished_at=utcnow()):  # fmt: skip
+                      message=message, finished_at=store_now(session)):  # fmt: skip
         return False
     run_store.release_workspace(session=session, workspace_id=run.workspace_id, run_id=run.id)
     if run.parent_run_id is not None:

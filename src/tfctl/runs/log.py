@@ -14,6 +14,7 @@ loses no line and duplicates none.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -47,7 +48,10 @@ class RunLogSink:
         *,
         observer: LineObserver | None = None,
         clock: Callable[[], float] = time.monotonic,
+        idle_flush: bool = True,
     ) -> None:
+        """`idle_flush`: lines that wait while terraform is quiet (a long provisioner) are
+        written after `FLUSH_INTERVAL` anyway, by the flusher thread's own timer."""
         self._store, self._run_id, self._observer, self._clock = store, run_id, observer, clock
         log_dir.mkdir(parents=True, exist_ok=True, mode=0o700)
         self.log_dir = log_dir
@@ -57,12 +61,14 @@ class RunLogSink:
         }
         self._scrubbers: list[SecretScrubber] = []
         self._pending: list[tuple[int, str, str]] = []  # not in the store yet, in order
+        self.file_error: OSError | None = None  # the log files could not be written
         self._seq = 0
         self._last_flush = clock()
         self._retry_at: float | None = None  # set while the store is failing
         self._retry_delay = RETRY_FIRST
         self._lock = threading.Lock()
-        self._flusher = _Flusher(self._write_pending, name=f"tfctl-log-{run_id}")
+        self._flusher = _Flusher(self._write_pending, name=f"tfctl-log-{run_id}",
+                                 idle=self._write_if_due if idle_flush else None)  # fmt: skip
 
     @property
     def unsent(self) -> int:
@@ -90,10 +96,12 @@ class RunLogSink:
             text = self.scrub(line.rstrip("\n"))
             self._seq += 1
             self._pending.append((self._seq, stream, text))
-            self._files["stdout" if stream == "tfctl" else stream].write(text + "\n")
+            self._to_file("stdout" if stream == "tfctl" else stream, text)
             due = self._flush_due()
         if due:
             self._flusher.request(wait=FLUSH_WAIT)
+        else:
+            self._flusher.start()  # its timer writes what waits while terraform is quiet
         if self._observer is not None:
             self._observer(stream, text)
 
@@ -119,7 +127,8 @@ class RunLogSink:
         self._flusher.stop()
         with self._lock:
             for handle in self._files.values():
-                handle.close()
+                with contextlib.suppress(OSError):  # a full disk: said when it happened
+                    handle.close()
             left = len(self._pending)
         if not flushed:
             log.warning(
@@ -127,6 +136,24 @@ class RunLogSink:
                 "in %s", left, self._run_id, self.log_dir,
             )  # fmt: skip
         return flushed
+
+    def _to_file(self, name: str, text: str) -> None:
+        if self.file_error is not None:
+            return
+        try:
+            self._files[name].write(text + "\n")
+        except OSError as exc:
+            self._file_failed(name, exc)
+
+    def _file_failed(self, name: str, exc: OSError) -> None:
+        """A log file cannot be written (e.g. the disk is full): the lines still go to the
+        store and the terminal; saying so is the first line the file did not get."""
+        self.file_error = exc
+        self._seq += 1
+        note = (f"cannot write {self.log_dir / name}.log any more: {exc}; the log goes on "
+                "in the job store")  # fmt: skip
+        self._pending.append((self._seq, "tfctl", note))
+        log.warning("%s", note)
 
     def _flush_due(self) -> bool:
         now = self._clock()
@@ -141,9 +168,12 @@ class RunLogSink:
 
         with self._lock:
             batch = list(self._pending)
-            for handle in self._files.values():
-                if not handle.closed:
-                    handle.flush()
+            for name, handle in self._files.items():
+                if not handle.closed and self.file_error is None:
+                    try:
+                        handle.flush()
+                    except OSError as exc:
+                        self._file_failed(name, exc)
         try:
             if batch:
                 with self._store.write() as session:
@@ -157,6 +187,12 @@ class RunLogSink:
                 log.warning("the job store took the log of run %s again", self._run_id)
             self._retry_at, self._retry_delay = None, RETRY_FIRST
             self._last_flush = self._clock()
+
+    def _write_if_due(self) -> None:
+        with self._lock:
+            due = bool(self._pending) and self._flush_due()
+        if due:
+            self._write_pending()
 
     def _failed(self, exc: Exception) -> None:
         with self._lock:
@@ -172,11 +208,14 @@ class RunLogSink:
 
 
 class _Flusher:
-    """One daemon thread that runs `write` when asked, one request at a time. A caller may
-    wait a bounded time for the write it asked for; it never waits on a hung store."""
+    """One daemon thread that runs `write` when asked, one request at a time, and `idle`
+    every FLUSH_INTERVAL while nobody asks. A caller may wait a bounded time for the write
+    it asked for; it never waits on a hung store."""
 
-    def __init__(self, write: Callable[[], None], *, name: str) -> None:
-        self._write, self._name = write, name
+    def __init__(
+        self, write: Callable[[], None], *, name: str, idle: Callable[[], None] | None = None
+    ) -> None:
+        self._write, self._name, self._idle = write, name, idle
         self._cond = threading.Condition()
         self._asked = self._done = 0
         self._stopped = False
@@ -187,28 +226,41 @@ class _Flusher:
         with self._cond:
             if self._stopped:
                 return False
-            if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
-                self._thread.start()
+            self._start()
             self._asked += 1
             ticket = self._asked
             self._cond.notify_all()
             return self._cond.wait_for(lambda: self._done >= ticket, timeout=wait)
+
+    def start(self) -> None:
+        with self._cond:
+            if not self._stopped:
+                self._start()
 
     def stop(self) -> None:
         with self._cond:
             self._stopped = True
             self._cond.notify_all()
 
+    def _start(self) -> None:
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._loop, name=self._name, daemon=True)
+            self._thread.start()
+
     def _loop(self) -> None:
+        timeout = FLUSH_INTERVAL if self._idle is not None else None
         while True:
             with self._cond:
-                self._cond.wait_for(lambda: self._stopped or self._asked > self._done)
-                if self._asked <= self._done:
+                asked = self._cond.wait_for(
+                    lambda: self._stopped or self._asked > self._done, timeout=timeout
+                )
+                if self._stopped and self._asked <= self._done:
                     return
                 serving = self._asked
+            work = self._write if asked else self._idle
             try:
-                self._write()
+                if work is not None:
+                    work()
             except Exception:  # never lose the thread: the next request retries
                 log.exception("writing a run's log to the job store failed")
             with self._cond:
