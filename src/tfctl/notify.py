@@ -18,7 +18,6 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
-import subprocess
 import sys
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -40,7 +39,6 @@ RETRIES = 3  # after the first attempt
 BACKOFF = 1.0  # seconds before the first retry, doubled before each next one
 RUN_PAGE = "/infra/terraform/runs/{id}"
 log = logging.getLogger(__name__)
-_children: list[subprocess.Popen[bytes]] = []
 
 
 @dataclass(frozen=True, slots=True)
@@ -116,25 +114,14 @@ def send(settings: Settings, notice: Notice) -> bool:
         "body": body(notice, public_url=settings.public_url, at=datetime.now(UTC)),
         "log": str(settings.home.expanduser() / "notify.log"),
     }
+    from tfctl.terraform.process import start_detached
+
     try:
-        _reap()
-        child = subprocess.Popen(
-            [sys.executable, "-m", "tfctl.notify"], stdin=subprocess.PIPE,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        _children.append(child)
-        assert child.stdin is not None
-        with child.stdin:
-            child.stdin.write(json.dumps(message).encode())
+        start_detached([sys.executable, "-m", "tfctl.notify"], json.dumps(message).encode())
     except (OSError, ValueError) as exc:
         log.warning("could not start delivering the %s notification: %s", notice.event, exc)
         return False
     return True
-
-
-def _reap() -> None:
-    """Forget delivery processes that ended (so none is left a zombie)."""
-    _children[:] = [child for child in _children if child.poll() is None]
 
 
 def deliver(

@@ -109,6 +109,25 @@ def run_process(
     return streams.result(exit_code, clock() - started, stop)
 
 
+_DETACHED: list[subprocess.Popen[bytes]] = []
+
+
+def start_detached(argv: Sequence[str], stdin: bytes) -> None:
+    """Start `argv` (no shell) in a session of its own, hand it `stdin`, and return at once:
+    a helper that must outlive a short command (webhook delivery). Ended ones are reaped at
+    the next start, so none is left a zombie. Raises OSError when it cannot start."""
+    _DETACHED[:] = [child for child in _DETACHED if child.poll() is None]
+    child = subprocess.Popen(
+        list(argv), stdin=subprocess.PIPE, stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    _DETACHED.append(child)
+    if child.stdin is None:  # never with stdin=PIPE
+        raise OSError("no pipe to the detached process")
+    with child.stdin:
+        child.stdin.write(stdin)
+
+
 def with_parent_death_signal(argv: Sequence[str]) -> list[str]:
     """`argv` started through util-linux's `setpriv --pdeathsig INT`, which sets the
     parent-death signal and then execs the command (same pid, same process group): if tfctl
