@@ -349,7 +349,7 @@ def claim_run(*, session: Session, run_id: str, worker: str) -> Run | None:
     holds = run.plan_mode != PlanMode.ASSESSMENT  # an assessment never holds it (runs/drift.py)
     if holds and acquire_workspace(session=session, workspace_id=run.workspace_id, run_id=run.id):
         return None  # another run took the workspace first
-    now = utcnow()
+    now = store_now(session)  # the lease starts by the store's clock, as in claim_next
     if not set_status(session=session, run_id=run.id, to=RunStatus.RUNNING,
                       from_=[RunStatus.QUEUED], worker=worker, started_at=now,
                       heartbeat_at=now):  # fmt: skip

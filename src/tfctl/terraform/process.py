@@ -135,15 +135,17 @@ def with_parent_death_signal(argv: Sequence[str]) -> list[str]:
     gracefully and writes its state instead of running on unsupervised. Unlike a
     `preexec_fn`, nothing runs in the forked child before exec, so it is safe while worker
     threads run. Without `setpriv` (not Linux) the command runs as it is."""
-    setpriv = _setpriv()
+    setpriv = _setpriv(os.environ.get("PATH", ""))
     return [setpriv, "--pdeathsig", "INT", "--", *argv] if setpriv else list(argv)
 
 
 @functools.cache
-def _setpriv() -> str | None:
+def _setpriv(path: str) -> str | None:
+    """Where `setpriv` is on this PATH (asked once per PATH value, not once per process:
+    a PATH that lacked it earlier must not hide it later)."""
     if not sys.platform.startswith("linux"):
         return None
-    return shutil.which("setpriv")
+    return shutil.which("setpriv", path=path)
 
 
 class ProcessGroup:
