@@ -126,6 +126,10 @@ class Run(SQLModel, table=True):
     worker: str | None = Field(default=None, max_length=255)
     work_dir: str | None = Field(default=None, max_length=1024)
     auto_apply: bool = False
+    #: SHA-256 over what `terraform init` depends on; equal hashes share an initialised
+    #: data directory (runs/workdir.py). `reinit`: init again whatever the hash says.
+    init_sha256: str | None = Field(default=None, max_length=64)
+    reinit: bool = False
     experiment_id: str | None = Field(
         default=None, sa_column=Column(String(255), nullable=True, index=True)
     )

@@ -34,6 +34,7 @@ REVISIONS: tuple[str, ...] = (
     "0007_drift",
     "0009_hcp_state",
     "0008_secrets",
+    "0010_init_reuse",
 )
 HEAD = REVISIONS[-1]
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"
