@@ -455,7 +455,7 @@ class RunExecutor:
         from tfctl.terraform.state import sensitive_values, snapshot_state
 
         try:
-            raw = self.executor.state_pull(work, on_line=ex.sink)
+            raw = self._read_state(work, ex)
         except errors.TfctlError as exc:
             ex.sink.note(f"could not read the state after the run: {exc}")
             return
@@ -487,6 +487,20 @@ class RunExecutor:
         ex.sink.note(
             f"recorded state serial {snapshot.serial} ({snapshot.resource_count} resources)"
         )
+
+    def _read_state(self, work: Path, ex: _Execution) -> bytes:
+        """The state after a run, as `terraform state pull` prints it: for the `local`
+        backend read from its file (the same bytes and SHA-256, one terraform process
+        fewer), else pulled from the backend."""
+        from tfctl.terraform.state import local_state_file, state_file_as_pulled
+
+        data_dir = ex.env.get("TF_DATA_DIR")
+        path = local_state_file(work, Path(data_dir) if data_dir else None)
+        raw = None if path is None else state_file_as_pulled(path)
+        if raw is not None:
+            return raw
+        # not `ex.kw`: a cancelled or fenced apply still records what terraform wrote
+        return self.executor.state_pull(work, on_line=ex.sink, extra_env=ex.env or None)
 
 
 def _has_changes(summary: dict[str, Any], mode: PlanMode) -> bool:

@@ -18,7 +18,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 from collections.abc import Iterator, Mapping
+from pathlib import Path
 from typing import Any, Final
 
 from pydantic import BaseModel, ConfigDict
@@ -44,7 +46,10 @@ class OutputValue(BaseModel):
 class StateSnapshot(BaseModel):
     """What tfctl records about one state version; safe to store, log and print.
 
-    `sha256` is of the bytes exactly as `terraform state pull` returned them. `resources` are
+    `sha256` is of the bytes exactly as `terraform state pull` prints them: the state file
+    as the backend stores it, and the newline terraform's UI adds. For the `local` backend
+    tfctl reads the file itself (`local_state_file`, `state_file_as_pulled`) and hashes the
+    same bytes, so a version recorded by either way has the same SHA-256. `resources` are
     the instance addresses in state order, data sources included, as `terraform state list`
     prints them (`module.m["k"].terraform_data.x[0]`). `resource_count` counts managed
     resource instances only: each count/for_each instance once, data sources and deposed
@@ -90,6 +95,42 @@ def snapshot_state(
         outputs=_outputs(doc.get("outputs") or {}, outputs_json),
         resources=tuple(address for address, _ in _instances(doc, managed_only=False)),
     )
+
+
+def local_state_file(work: Path, data_dir: Path | None = None) -> Path | None:
+    """The state file of the working directory `work` when its backend is `local`, as
+    `terraform init` recorded it in the data directory (`data_dir`, default `work/.terraform`);
+    None for any other backend, a workspace other than `default`, or when unknown (then
+    `terraform state pull` is the way to read the state)."""
+    data = data_dir if data_dir is not None else work / ".terraform"
+    try:
+        recorded = json.loads((data / "terraform.tfstate").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return None
+    try:  # no `environment` file: the default workspace
+        environment = (data / "environment").read_text(encoding="utf-8").strip() or "default"
+    except FileNotFoundError:
+        environment = "default"
+    except OSError:
+        return None
+    backend = recorded.get("backend") if isinstance(recorded, dict) else None
+    if not isinstance(backend, dict) or backend.get("type") != "local":
+        return None
+    if environment != "default" or os.environ.get("TF_WORKSPACE", "default") != "default":
+        return None
+    config = backend.get("config") or {}
+    path = Path(str(config.get("path") or "terraform.tfstate"))
+    return path if path.is_absolute() else work / path
+
+
+def state_file_as_pulled(path: Path) -> bytes | None:
+    """The bytes `terraform state pull` prints for the local state file `path` (the file
+    and one newline); None when there is no file (no state yet: ask terraform)."""
+    try:
+        data = path.read_bytes()
+    except FileNotFoundError:
+        return None
+    return data + b"\n" if data.strip() else b""
 
 
 def parse_state(state_pull_bytes: bytes) -> dict[str, Any]:
