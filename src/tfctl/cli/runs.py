@@ -39,13 +39,22 @@ def list_(
         typer.Option("--status", "-s", help="Only runs in this status (repeatable)."),
     ] = None,
     limit: Annotated[int, typer.Option(help="At most this many runs, newest first.")] = 50,
+    before: Annotated[
+        str | None,
+        typer.Option(
+            "--before",
+            help="Only runs older than this run (its id or short id): the next page is "
+            "--before the last run listed.",
+        ),
+    ] = None,
     as_json: Json = False,
 ) -> None:
-    """List runs, newest first."""
+    """List runs, newest first, a page at a time (--limit, --before)."""
     from tfctl.cli.progress import changes_text
 
     runs = _runs(ctx)
-    views = runs.list_runs(workspace=workspace, statuses=status or (), limit=limit)
+    page = runs.run_page(workspace=workspace, statuses=status or (), limit=limit, before=before)
+    views = list(page.runs)
     waits = runs.waiting_for(views)
     if as_json:
         print_json([dict(run.to_dict(), waiting_for=waits.get(run.id)) for run in views])
@@ -61,6 +70,21 @@ def list_(
             *([waits.get(run.id, "-")] if waits else []),
         )  # fmt: skip
     stdout_console().print(out)
+    if page.next is not None:
+        _more_hint(workspace, status or [], limit, short[views[-1].id])
+
+
+def _more_hint(workspace: str | None, statuses: list[str], limit: int, last: str) -> None:
+    """On stderr, the command that lists the next page."""
+    import shlex
+
+    from tfctl.cli.context import note
+
+    argv = ["tfctl", "runs", "list"]
+    argv += ["--workspace", workspace] if workspace else []
+    argv += [arg for value in statuses for arg in ("--status", value)]
+    argv += ["--limit", str(limit)] if limit != 50 else []
+    note(f"older runs: {shlex.join([*argv, '--before', last])}")
 
 
 @app.command()

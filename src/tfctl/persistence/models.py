@@ -91,13 +91,23 @@ class Workspace(SQLModel, table=True):
     next_assessment_at: datetime | None = _when(nullable=True)
 
 
+def _id_tail(context: Any) -> str:
+    """The end of the new run's id that `Run.id_tail` holds (an INSERT's column default)."""
+    return str(context.get_current_parameters()["id"])[-4:]
+
+
 class Run(SQLModel, table=True):
     """One plan or apply of a workspace, from queued to its final status."""
 
     __tablename__ = "runs"
     __table_args__ = (
-        Index("ix_runs_workspace_created", "workspace_id", "created_at"),
-        Index("ix_runs_status_created", "status", "created_at"),
+        # newest first, (created_at, id) descending, as keyset pages: one index range per
+        # list whatever the filter (persistence/runs.py list_runs; migration 0011)
+        Index("ix_runs_created_id", "created_at", "id"),
+        Index("ix_runs_workspace_created_id", "workspace_id", "created_at", "id"),
+        Index("ix_runs_status_created_id", "status", "created_at", "id"),
+        Index("ix_runs_workspace_status_created_id", "workspace_id", "status", "created_at", "id"),
+        Index("ix_runs_id_tail", "id_tail"),
     )
 
     id: str = Field(primary_key=True, max_length=40)
@@ -135,6 +145,12 @@ class Run(SQLModel, table=True):
     )
     test_id: str | None = Field(
         default=None, sa_column=Column(String(255), nullable=True, index=True)
+    )
+    #: The id's last 4 characters, indexed: a run named by the end of its id (as tables
+    #: show it) is an index lookup, not a scan of every id. Set on every insert through
+    #: SQLAlchemy; NULL only for rows written around it, which lookups still consider.
+    id_tail: str | None = Field(
+        default=None, sa_column=Column(String(4), nullable=True, default=_id_tail)
     )
     created_at: datetime = _when()
     started_at: datetime | None = _when(nullable=True)

@@ -35,6 +35,7 @@ REVISIONS: tuple[str, ...] = (
     "0009_hcp_state",
     "0008_secrets",
     "0010_init_reuse",
+    "0011_run_list_keyset",
 )
 HEAD = REVISIONS[-1]
 MIGRATIONS_DIR = Path(__file__).parent / "migrations"

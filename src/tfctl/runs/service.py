@@ -23,7 +23,7 @@ from tfctl.runs.ledger import NO_LABELS as NO_LABELS
 from tfctl.runs.ledger import Labels as Labels
 from tfctl.runs.ledger import RunLedger, RunRequest
 from tfctl.runs.ledger import require_destroy_confirmation as require_destroy_confirmation
-from tfctl.runs.views import LogPage, RunView
+from tfctl.runs.views import LogPage, RunPage, RunView
 
 if TYPE_CHECKING:
     from tfctl.context import AppContext
@@ -200,6 +200,23 @@ class RunService:
         from tfctl.runs.views import list_runs
 
         return list_runs(self.ctx.store, workspace=workspace, status=list(statuses), limit=limit)
+
+    def run_page(
+        self,
+        *,
+        workspace: str | None = None,
+        statuses: Sequence[str] = (),
+        limit: int = 50,
+        after: str | None = None,
+        before: str | None = None,
+    ) -> RunPage:
+        """A page of runs, newest first: after the cursor `after` (the `next` of the page
+        before) or older than the run `before` (any abbreviation of its id); its `next`
+        names the page after it (None: no more runs)."""
+        from tfctl.runs.views import run_page
+
+        return run_page(self.ctx.store, workspace=workspace, status=list(statuses),
+                        limit=limit, after=after, before=before)  # fmt: skip
 
     def short_ids(self, run_ids: Iterable[str]) -> dict[str, str]:
         """The shortest unique abbreviation of each run id (the end of it), for tables: any

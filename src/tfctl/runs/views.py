@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import base64
+import re
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from tfctl import errors
@@ -108,20 +110,83 @@ def list_runs(
     db: Store, *, workspace: str | None = None, status: list[str] | None = None, limit: int = 50
 ) -> list[RunView]:
     """Newest first; `status` values must be run statuses."""
-    for value in status or []:
+    return list(run_page(db, workspace=workspace, status=status, limit=limit).runs)
+
+
+@dataclass(frozen=True, slots=True)
+class RunPage:
+    """A page of runs, newest first. `next` is the cursor of the page after it (an opaque
+    string for `run_page(after=...)`), None on the last page."""
+
+    runs: tuple[RunView, ...]
+    next: str | None
+
+
+def run_page(
+    db: Store,
+    *,
+    workspace: str | None = None,
+    status: list[str] | None = None,
+    limit: int = 50,
+    after: str | None = None,
+    before: str | None = None,
+) -> RunPage:
+    """At most `limit` runs, newest first, that come after the cursor `after` (a page's
+    `next`) or are older than the run `before` (an id or an abbreviation of one). Reads
+    `limit + 1` runs to know whether another page follows; never counts or skips rows."""
+    _check_statuses(status or [])
+    if limit < 1:
+        raise errors.InvalidInput(f"--limit {limit}: give at least 1 (runs per page)")
+    position = decode_cursor(after) if after is not None else None
+    with db.read() as session:
+        workspace_id = None
+        if workspace is not None:
+            workspace_id = store.get_workspace(session=session, name=workspace).id
+        if before is not None:
+            run = run_store.get_run(session=session, run_id=before)
+            position = (run.created_at, run.id)
+        rows = run_store.list_runs(
+            session=session, workspace_id=workspace_id, statuses=status or [],
+            limit=limit + 1, after=position,
+        )  # fmt: skip
+        views = tuple(RunView.of(run, name) for run, name in rows[:limit])
+    following = encode_cursor(views[-1].created_at, views[-1].id) if len(rows) > limit else None
+    return RunPage(views, following)
+
+
+def _check_statuses(statuses: list[str]) -> None:
+    for value in statuses:
         if value not in RunStatus.__members__.values():
             known = ", ".join(s.value for s in RunStatus)
             raise errors.InvalidInput(
                 f"--status {value!r}: unknown status; expected one of {known}"
             )
-    with db.read() as session:
-        workspace_id = None
-        if workspace is not None:
-            workspace_id = store.get_workspace(session=session, name=workspace).id
-        rows = run_store.list_runs(
-            session=session, workspace_id=workspace_id, statuses=status or [], limit=limit
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_CURSOR = re.compile(r"(\d{1,20})\.(run-[0-9a-z]{1,36})")
+
+
+def encode_cursor(created_at: datetime, run_id: str) -> str:
+    """The cursor of the position of the run (created_at, run_id) in a newest-first list:
+    URL-safe base64 of `<microseconds since the epoch>.<run id>`, opaque to clients."""
+    micros = (created_at - _EPOCH) // timedelta(microseconds=1)
+    return base64.urlsafe_b64encode(f"{micros}.{run_id}".encode()).decode().rstrip("=")
+
+
+def decode_cursor(text: str) -> tuple[datetime, str]:
+    """The (created_at, run id) of a cursor from `encode_cursor`; InvalidInput otherwise."""
+    try:
+        raw = base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
+        found = _CURSOR.fullmatch(raw.decode("ascii"))
+    except (ValueError, UnicodeDecodeError):
+        found = None
+    if found is None:
+        raise errors.InvalidInput(
+            f"cursor {text[:60]!r} is not one this list gave: start from the first page, "
+            "then follow each page's next link"
         )
-        return [RunView.of(run, name) for run, name in rows]
+    return _EPOCH + timedelta(microseconds=int(found.group(1))), found.group(2)
 
 
 def follow_logs(

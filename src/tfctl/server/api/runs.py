@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -29,17 +29,37 @@ class ApplyRequest(BaseModel):
     override_reason: str | None = None
 
 
-@router.get("", summary="Runs, newest first")
+After = Annotated[
+    str | None,
+    Query(description="The cursor of the next page: given by the previous page's Link header "
+          '(rel="next"); opaque'),
+]  # fmt: skip
+
+
+@router.get("", summary="Runs, newest first, a page at a time (Link: rel=next)")
 def list_runs(
+    request: Request,
     svc: Service,
     _: Viewer,
     workspace: str | None = None,
     status: Annotated[list[str] | None, Query(description="Repeatable")] = None,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
+    after: After = None,
 ) -> JSONResponse:
-    views = svc.list_runs(workspace=workspace, statuses=status or (), limit=limit)
-    waits = svc.waiting_for(views)
-    return json_ok([dict(run.to_dict(), waiting_for=waits.get(run.id)) for run in views])
+    page = svc.run_page(workspace=workspace, statuses=status or (), limit=limit, after=after)
+    waits = svc.waiting_for(page.runs)
+    body = [dict(run.to_dict(), waiting_for=waits.get(run.id)) for run in page.runs]
+    return json_page(request, body, page.next)
+
+
+def json_page(request: Request, data: list[dict[str, Any]], following: str | None) -> JSONResponse:
+    """A page of a list: the JSON array as before, and when more follow, a `Link` header
+    (RFC 8288) to the next page: this request's path and query with `after=<cursor>`."""
+    response = json_ok(data)
+    if following is not None:
+        url = request.url.include_query_params(after=following)
+        response.headers["Link"] = f'<{url.path}?{url.query}>; rel="next"'
+    return response
 
 
 @router.get("/{run_id}", summary="One run (any unique prefix of its id)")

@@ -4,10 +4,11 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from tfctl.server.api.runs import After, json_page
 from tfctl.server.deps import Ctx, Db, Operator, Service, Viewer, json_ok
 
 router = APIRouter(prefix="/terraform/workspaces", tags=["workspaces"])
@@ -27,12 +28,14 @@ class NewWorkspace(BaseModel):
 
 
 class NewRun(BaseModel):
-    """Queue a plan: `plan`, `destroy` (a destroy plan) or `refresh` (a refresh-only plan)."""
+    """Queue a plan: `plan`, `destroy` (a destroy plan) or `refresh` (a refresh-only plan).
+    `reinit`: the worker runs `terraform init` again although nothing it depends on changed."""
 
     model_config = ConfigDict(extra="forbid")
     operation: Literal["plan", "destroy", "refresh"]
     experiment_id: str | None = Field(default=None, max_length=255)
     test_id: str | None = Field(default=None, max_length=255)
+    reinit: bool = False
 
 
 @router.get("", summary="Every workspace")
@@ -64,9 +67,12 @@ def show_workspace(name: str, db: Db, svc: Service, _: Viewer) -> JSONResponse:
     return json_ok(data)
 
 
-@router.get("/{name}/runs", summary="The workspace's runs, newest first")
-def workspace_runs(name: str, svc: Service, _: Viewer, limit: Limit = 50) -> JSONResponse:
-    return json_ok([run.to_dict() for run in svc.list_runs(workspace=name, limit=limit)])
+@router.get("/{name}/runs", summary="The workspace's runs, newest first (Link: rel=next)")
+def workspace_runs(
+    request: Request, name: str, svc: Service, _: Viewer, limit: Limit = 50, after: After = None
+) -> JSONResponse:
+    page = svc.run_page(workspace=name, limit=limit, after=after)
+    return json_page(request, [run.to_dict() for run in page.runs], page.next)
 
 
 @router.post("/{name}/runs", status_code=202, summary="Queue a plan, destroy plan or refresh")
@@ -77,5 +83,5 @@ def start_run(name: str, body: NewRun, svc: Service, who: Operator) -> JSONRespo
     mode = {"plan": PlanMode.NORMAL, "destroy": PlanMode.DESTROY,
             "refresh": PlanMode.REFRESH_ONLY}[body.operation]  # fmt: skip
     labels = Labels(experiment_id=body.experiment_id, test_id=body.test_id)
-    run = svc.enqueue_plan(name, mode=mode, actor=who.name, labels=labels)
+    run = svc.enqueue_plan(name, mode=mode, actor=who.name, labels=labels, reinit=body.reinit)
     return json_ok(run.to_dict(), status=202)
