@@ -3,8 +3,11 @@ Server-Sent Events.
 
 A run's log lives in the store, not in this process's memory, so any server streams any run,
 wherever it executes. All clients of one run share one `RunTail`: one store poll per
-interval however many watch. A client starts after a log sequence number (`?after=SEQ`, or
-SSE's `Last-Event-ID`), so a reconnecting client neither loses nor repeats a line. Messages:
+interval however many watch. A tail keeps only its latest events (`WINDOW`), so memory stays
+the same for a 100,000-line log: a client that falls behind it (a replay of a long log, a slow
+connection) reads the lines it missed from the store a page at a time, then rejoins. A client
+starts after a log sequence number (`?after=SEQ`, or SSE's `Last-Event-ID`), so a
+reconnecting client neither loses nor repeats a line. Messages:
 
     {"type": "log", "seq", "stream", "text"}   a log line
     {"type": "status", "status"}               the run's status changed
@@ -32,10 +35,12 @@ from tfctl.server.deps import Viewer
 if TYPE_CHECKING:
     from tfctl.context import AppContext
     from tfctl.runs.service import RunService
-    from tfctl.runs.views import LogPage
+    from tfctl.runs.views import LogLine, LogPage
 
 log = logging.getLogger(__name__)
 PAGE = 1000
+#: The events a tail keeps: clients within this many of its latest read from memory.
+WINDOW = 4 * PAGE
 KEEPALIVE_SECONDS = 15.0
 SETTLE_SECONDS = 1.0
 QUIET_SECONDS = 30.0
@@ -46,7 +51,10 @@ class RunTail:
 
     def __init__(self, service: RunService, run_id: str, poll_interval: float) -> None:
         self.service, self.run_id, self.poll_interval = service, run_id, poll_interval
+        #: the latest events; `events[i]` is event number `dropped + i` of the run
         self.events: list[dict[str, Any]] = []
+        self.dropped = 0
+        self.status: str | None = None
         self.ended = False
         self.clients = 0
         self.polls = 0
@@ -71,6 +79,23 @@ class RunTail:
         event, self._changed = self._changed, asyncio.Event()
         event.set()
 
+    @property
+    def end(self) -> int:
+        """The number of events so far (the index the next event will have)."""
+        return self.dropped + len(self.events)
+
+    def event(self, index: int) -> dict[str, Any] | None:
+        """Event number `index`, None when it is no longer kept (or not there yet)."""
+        if self.dropped <= index < self.end:
+            return self.events[index - self.dropped]
+        return None
+
+    def _append(self, event: dict[str, Any]) -> None:
+        self.events.append(event)
+        if len(self.events) >= 2 * WINDOW:  # drop a window at a time: appends stay O(1)
+            del self.events[:WINDOW]
+            self.dropped += WINDOW
+
     async def _run(self) -> None:
         after, status, quiet_since = 0, None, time.monotonic()
         while not self.ended:
@@ -81,21 +106,19 @@ class RunTail:
                 await asyncio.sleep(self.poll_interval)
                 continue
             self.polls += 1
-            before = len(self.events)
+            before = self.end
             if current != status:
-                status = current
-                self.events.append({"type": "status", "status": status})
-            self.events.extend(
-                {"type": "log", "seq": line.seq, "stream": line.stream, "text": line.text}
-                for line in page.lines
-            )
+                status = self.status = current
+                self._append({"type": "status", "status": status})
+            for line in page.lines:
+                self._append(log_event(line))
             after = page.next
             if page.lines:
                 quiet_since = time.monotonic()
             if page.finished and not page.lines and _settled(finished_at, quiet_since):
                 self.ended = True
-                self.events.append({"type": "end", "status": status})
-            if len(self.events) != before:
+                self._append({"type": "end", "status": status})
+            if self.end != before:
                 self._notify()
             if len(page.lines) < PAGE and not self.ended:
                 await asyncio.sleep(self.poll_interval)
@@ -104,6 +127,14 @@ class RunTail:
         page = self.service.logs(self.run_id, after=after, limit=PAGE)
         run = self.service.get(self.run_id)
         return page, str(run.status), run.finished_at
+
+    def missed(self, after: int) -> LogPage:
+        """A page of the lines after `after`, from the store (for a client behind the tail)."""
+        return self.service.logs(self.run_id, after=after, limit=PAGE)
+
+
+def log_event(line: LogLine) -> dict[str, Any]:
+    return {"type": "log", "seq": line.seq, "stream": line.stream, "text": line.text}
 
 
 def _settled(finished_at: datetime | None, quiet_since: float) -> bool:
@@ -157,25 +188,25 @@ class StreamHub:
         """The run's events for one client: log lines after `after`, status changes, the end.
         Keepalives are `{"type": "keepalive"}` (not sent to clients as messages)."""
         async with self.watch(run_id) as tail:
-            index, last_status = 0, None
+            client = _Client(after)
             while True:
-                while index < len(tail.events):
-                    event = tail.events[index]
-                    index += 1
-                    if event["type"] == "log" and event["seq"] <= after:
-                        continue
-                    if event["type"] == "status":
-                        if event["status"] == last_status:
-                            continue
-                        last_status = event["status"]
-                    yield event
-                    if event["type"] == "end":
-                        return
+                if client.index < tail.dropped:  # behind what the tail keeps: read the store
+                    for missed in await client.catch_up(tail):
+                        yield missed
+                    continue
+                event = tail.event(client.index)
+                if event is not None:
+                    client.index += 1
+                    if client.wants(event):
+                        yield event
+                        if event["type"] == "end":
+                            return
+                    continue
                 if self.closed:
                     return
-                before = len(tail.events)
+                before = tail.end
                 await tail.changed(KEEPALIVE_SECONDS)
-                if len(tail.events) == before and not self.closed:
+                if tail.end == before and not self.closed:
                     yield {"type": "keepalive"}
 
     def close(self) -> None:
@@ -189,6 +220,44 @@ class StreamHub:
                 loop.call_soon_threadsafe(tail.stop)
             except RuntimeError:  # the loop is gone already
                 return
+
+
+class _Client:
+    """Where one client is: the next tail event it reads (`index`), its last log line
+    (`after`) and the last status it was sent."""
+
+    def __init__(self, after: int) -> None:
+        self.index, self.after = 0, after
+        self.status: str | None = None
+        self.status_until = 0  # the tail's status events before this index are older news
+
+    def wants(self, event: dict[str, Any]) -> bool:
+        """Whether to send the tail's next event (not a line or a status already sent)."""
+        if event["type"] == "log":
+            if event["seq"] <= self.after:
+                return False
+            self.after = event["seq"]
+        if event["type"] == "status":
+            if event["status"] == self.status or self.index <= self.status_until:
+                return False
+            self.status = event["status"]
+        return True
+
+    async def catch_up(self, tail: RunTail) -> list[dict[str, Any]]:
+        """The next page of the lines this client missed, read from the store (after the
+        run's status if it is news); once it has read all there is, it goes on from the
+        oldest event the tail keeps."""
+        events = []
+        if tail.status is not None and tail.status != self.status:
+            self.status = tail.status
+            events.append({"type": "status", "status": self.status})
+        self.status_until = tail.end
+        page = await anyio.to_thread.run_sync(tail.missed, self.after)
+        events.extend(log_event(line) for line in page.lines)
+        self.after = page.next
+        if len(page.lines) < PAGE:
+            self.index = tail.dropped
+        return events
 
 
 # --- the routes -------------------------------------------------------------------------------
