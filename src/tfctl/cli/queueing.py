@@ -24,6 +24,8 @@ WaitTimeout = Annotated[
     ),
 ]
 POLL_INTERVAL = 0.5
+#: the first wait after new lines: a run that ends soon is seen soon (one log read each)
+POLL_FIRST = 0.05
 
 
 def submit(
@@ -62,7 +64,7 @@ def follow(runs: RunService, run_id: str, *, timeout: float | None = None) -> Ru
     from tfctl import errors
 
     deadline = None if timeout is None else time.monotonic() + timeout
-    after = 0
+    after, pause = 0, POLL_FIRST
     while True:
         page = runs.logs(run_id, after=after)
         for line in page.lines:
@@ -76,6 +78,7 @@ def follow(runs: RunService, run_id: str, *, timeout: float | None = None) -> Ru
             run_id, after = children[-1].id, 0  # approved in advance: follow its apply
             continue
         if page.lines:
+            pause = POLL_FIRST
             continue
         if deadline is not None and time.monotonic() >= deadline:
             now = runs.get(run_id)
@@ -84,7 +87,8 @@ def follow(runs: RunService, run_id: str, *, timeout: float | None = None) -> Ru
                 f"not stopped (follow it with `tfctl runs logs {run_id} --follow`)",
                 run_id=run_id,
             )
-        time.sleep(POLL_INTERVAL)
+        time.sleep(pause)
+        pause = min(POLL_INTERVAL, pause * 1.5)  # quiet: read less often, up to POLL_INTERVAL
 
 
 def _report(runs: RunService, run: RunView, *, as_json: bool, detailed_exitcode: bool) -> None:

@@ -26,7 +26,7 @@ from tfctl.persistence import runs as run_store
 from tfctl.persistence import store
 from tfctl.persistence.kinds import Operation, PlanMode, RunStatus
 from tfctl.policy.gate import report_lines
-from tfctl.runs import backends, drift
+from tfctl.runs import backends, drift, preload
 from tfctl.runs.guard import ASK_WAIT, RunGuard, Stop
 from tfctl.runs.ledger import Outcome, RunLedger
 from tfctl.runs.log import RunLogSink
@@ -37,6 +37,7 @@ if TYPE_CHECKING:
     from tfctl.context import AppContext
     from tfctl.persistence.models import Run
     from tfctl.policy import PolicyChecker
+    from tfctl.runs.workdir import Configuration, Lease, WorkDirs
     from tfctl.terraform.runner import TerraformExecutor
 
 PLAN_FILE = "tfplan.binary"
@@ -90,6 +91,8 @@ class _Execution:
     env: dict[str, str] = field(default_factory=dict)
     #: files that hold secrets in clear text, removed when the execution ends
     forget: list[Path] = field(default_factory=list)
+    #: the initialised terraform directory the run uses (runs/workdir.py), until it ends
+    workdir: Lease | None = None
 
     @property
     def kw(self) -> dict[str, Any]:
@@ -135,12 +138,12 @@ class RunExecutor:
                 run = drift.at_current_version(self.ctx.store, run.id)
             executor = self.executor
             work = self.run_dir(run.id) / "work"
-            self._render(run, work, ex)
+            config = self._render(run, work, ex)
             backends.before_init(self.ctx, run.workspace_id, note=ex.sink.note)
-            self.observer.phase("init")
-            executor.init(work, **ex.kw)
+            self._init(run, work, ex, config)
             mark = drift.state_mark(self.ctx.store, run.workspace_id) if assessing else 0
             self.observer.phase("plan")
+            preload.start()  # what the steps after the plan import, while terraform plans
             result = executor.plan(work, self._plan_options(mode), **ex.kw)
             overlap = drift.overlap(self.ctx.store, run.workspace_id, mark) if assessing else None
             self.observer.phase("summary")
@@ -153,7 +156,8 @@ class RunExecutor:
                 shared = self._share_plan(run.id, work, sensitive=sensitive or bool(ex.env))
                 ex.sink.note(shared)
             landed, message = _landing(summary, mode, changes=changes, overlap=overlap)
-            ex.outcome = Outcome(
+            ex.outcome = replace(
+                ex.outcome,  # with the init hash
                 exit_code=2 if changes or landed is RunStatus.DRIFTED else 0,
                 summary=summary,
                 terraform_version=summary.get("terraform_version"),
@@ -184,7 +188,7 @@ class RunExecutor:
             ex.sink.note(f"applying {plan.action.replace('-', ' ')} {plan.id} (planned by "
                          f"{plan.actor} at {planned})")  # fmt: skip
             backends.before_init(self.ctx, child.workspace_id, note=ex.sink.note)
-            work = self._plan_workdir(plan, ex)
+            work = self._plan_workdir(plan, child, ex)
             if self._open_secrets(child.workspace_id, ex, environment=False):
                 ex.forget.append(work / PLAN_FILE)  # it holds their values in clear text
             for line in report_lines(child.policy_results):  # an override, with its reason
@@ -260,8 +264,12 @@ class RunExecutor:
                     self.observer.started(view(session, run_row))
                 yield ex
             except BaseException as exc:
+                if ex.workdir is not None:  # errored: the next run with its hash re-inits
+                    ex.workdir.ended(run.id, exc)
                 raise self._failed(ex, exc) from exc
             finally:
+                if ex.workdir is not None:
+                    ex.workdir.release()
                 guard.close()
                 sink.close(patience=SINK_WAIT)
                 self._release(run)
@@ -300,8 +308,9 @@ class RunExecutor:
 
     # --- the steps -------------------------------------------------------------------------
 
-    def _render(self, run: Run, work: Path, ex: _Execution) -> None:
+    def _render(self, run: Run, work: Path, ex: _Execution) -> Configuration:
         from tfctl.codegen.render import render_workspace
+        from tfctl.runs.workdir import Configuration
         from tfctl.spec import TerraformStackSpec
 
         with self.ctx.store.read() as session:
@@ -324,6 +333,30 @@ class RunExecutor:
                     if f"TF_VAR_{n}" in os.environ}  # fmt: skip
         self._remember_secrets(ex, secrets)
         ex.sink.note(f"rendered stack {spec.name} version {row.version} into {work}")
+        return Configuration.of(ws.backend, ws.backend_config, spec.module_source)
+
+    def _init(
+        self, run: Run, work: Path, ex: _Execution, config: Configuration | None = None,
+        *, sha256: str | None = None,
+    ) -> None:  # fmt: skip
+        """`terraform init` in `work`, or not: skipped when the workspace has a ready
+        directory for the run's init hash (`sha256`, else computed from `work` and
+        `config`); see runs/workdir.py. The hash is recorded on the run."""
+        from tfctl.runs.workdir import Configuration, InitInputs, init_sha256
+        from tfctl.runs.workdir import pending_hashes as pending
+
+        executor, home = self.executor, self.ctx.settings.home.expanduser()
+        if sha256 is None:
+            config = config or Configuration.of_run(self.ctx.store, run)
+            sha256 = init_sha256(work, InitInputs.of(config, executor, home))
+        self.observer.phase("init")
+        ex.workdir = self._workdirs().prepare(
+            work, workspace_id=run.workspace_id, run_id=run.id, sha256=sha256,
+            reinit=run.reinit, init=lambda: executor.init(work, **ex.kw), note=ex.sink.note,
+            check=ex.guard.raise_if_stopped,
+            protect=lambda: pending(self.ctx.store, run.workspace_id),
+        )  # fmt: skip
+        ex.outcome = replace(ex.outcome, init_sha256=sha256)
 
     def _open_secrets(
         self, workspace_id: str, ex: _Execution, *, environment: bool
@@ -390,18 +423,21 @@ class RunExecutor:
         self._scrub_secrets |= secrets
         ex.sink.add_secrets(secrets)
 
-    def _plan_workdir(self, plan: RunView, ex: _Execution) -> Path:
-        """The plan's working directory, verified to hold exactly the recorded plan file.
-        A directory outside this machine's runs root (another worker's, another machine's)
-        is not used: the plan is restored from the job store and initialised here."""
+    def _plan_workdir(self, plan: RunView, child: Run, ex: _Execution) -> Path:
+        """The plan's working directory, verified to hold exactly the recorded plan file,
+        with the initialised directory of the plan's init hash (initialised again if it is
+        not ready, or with --reinit). A directory outside this machine's runs root (another
+        worker's, another machine's) is not used: the plan is restored from the job store
+        and initialised here."""
         work = self._recorded_workdir(plan)
         if work is None:
             work = self.run_dir(plan.id) / "work"
             if not (work / PLAN_FILE).is_file():
                 self._restore(plan, work)
                 ex.sink.note(f"restored plan {plan.id} (planned on {plan.host}) into {work}")
-            self.observer.phase("init")
-            self.executor.init(work, **ex.kw)
+            self._init(child, work, ex)
+        elif (planned := self._plan_row(plan).init_sha256) is not None:  # else: .terraform/
+            self._init(child, work, ex, sha256=planned)
         if _sha256(work / PLAN_FILE) != plan.plan_sha256:
             raise errors.RunRefused(
                 f"the plan file of run {plan.id} changed after it was planned (its SHA-256 no "
@@ -409,6 +445,15 @@ class RunExecutor:
                 workspace=plan.workspace, run_id=plan.id,
             )  # fmt: skip
         return work
+
+    def _workdirs(self) -> WorkDirs:
+        from tfctl.runs.workdir import WorkDirs
+
+        return WorkDirs(self.ctx.settings.home.expanduser() / "workdirs")
+
+    def _plan_row(self, plan: RunView) -> Run:
+        with self.ctx.store.read() as session:
+            return run_store.get_run(session=session, run_id=plan.id)
 
     def _recorded_workdir(self, plan: RunView) -> Path | None:
         """The plan's own working directory when it is under this machine's runs root and
@@ -438,12 +483,21 @@ class RunExecutor:
             raise errors.InvalidInput(
                 f"run {plan.id} is not a plan with a saved plan file", run_id=plan.id
             )
-        with tempfile.TemporaryDirectory(prefix="tfctl-plan-") as tmp:
+        with (
+            tempfile.TemporaryDirectory(prefix="tfctl-plan-") as tmp,
+            contextlib.ExitStack() as used,
+        ):
             work = self._recorded_workdir(plan)
             if work is None or _sha256(work / PLAN_FILE) != plan.plan_sha256:
                 work = Path(tmp) / "work"
                 self._restore(plan, work)
                 self.executor.init(work)
+            elif (row := self._plan_row(plan)).init_sha256 is not None:  # its directory, ready
+                lease = self._workdirs().prepare(
+                    work, workspace_id=row.workspace_id, run_id=row.id, sha256=row.init_sha256,
+                    reinit=False, init=lambda: self.executor.init(work), note=log.info,
+                )  # fmt: skip
+                used.callback(lease.release)
             plan_json = Path(tmp) / "plan.json"
             self.executor.show_json(work, PLAN_FILE, plan_json)
             _, secrets = read_plan(plan_json)

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 SIGNAL_CHECK = 0.1  # how soon the main loop acts on a signal
+IDLE_CHECK = 0.1  # how often an idle slot looks for newly queued runs
 
 
 @dataclass(frozen=True, slots=True)
@@ -125,9 +126,8 @@ class Worker:
                 continue
             if run_id is None:
                 self._return_ticket()
-                if self.options.burst and self._queue_empty():
+                if self._wait_for_work():
                     return
-                self._stop.wait(self.options.poll_interval)
                 continue
             self._execute(run_id)
 
@@ -186,6 +186,27 @@ class Worker:
             log.exception("run %s failed unexpectedly", run_id)
         with self._lock:
             self.runs_done += 1
+
+    def _wait_for_work(self) -> bool:
+        """After a claim found nothing: True when a `--burst` worker is done. Else wait up
+        to the poll interval before claiming again; while the queue is empty, look every
+        IDLE_CHECK (one indexed read) and claim as soon as a run is queued, so a run queued
+        for an idle worker starts at once rather than a poll interval later. Runs queued
+        behind a busy workspace are retried once per poll interval."""
+        deadline = time.monotonic() + self.options.poll_interval
+        try:
+            empty = self._queue_empty()
+            if self.options.burst and empty:
+                return True
+            while empty and time.monotonic() < deadline:
+                if self._stop.wait(min(IDLE_CHECK, max(0.0, deadline - time.monotonic()))):
+                    return False
+                if not self._queue_empty():
+                    return False  # queued while this slot idled: claim it now
+        except Exception:  # the store is away: claiming again will say so
+            log.warning("looking for queued runs failed", exc_info=True)
+        self._stop.wait(max(0.0, deadline - time.monotonic()))
+        return False
 
     def _queue_empty(self) -> bool:
         from tfctl.persistence.runs import count_in_status
