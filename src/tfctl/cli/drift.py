@@ -57,6 +57,14 @@ def check(
         bool, typer.Option("--queue", help="Queue the assessments for workers; return at once.")
     ] = False,
     as_json: Json = False,
+    reinit: Annotated[
+        bool,
+        typer.Option(
+            "--reinit",
+            help="Run `terraform init` again for each assessment, although nothing it "
+            "depends on changed.",
+        ),
+    ] = False,
 ) -> None:
     """Assess workspaces for drift: plan each against its stack's current spec version.
 
@@ -73,7 +81,7 @@ def check(
         raise errors.InvalidInput("name the workspaces to assess, or pass --all (not both)")
     svc = RunService(app_context(ctx))
     results = svc.assess(
-        workspaces or None, queue=queue,
+        workspaces or None, queue=queue, reinit=reinit,
         on_result=lambda a: note(f"{a.workspace}: {a.result.replace('_', ' ')}"),
     )  # fmt: skip
     if as_json:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import contextlib
 import sys
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
@@ -73,6 +73,14 @@ Confirm = Annotated[
 Reason = Annotated[
     str | None, typer.Option("--reason", help="Why the policy is overridden (recorded).")
 ]
+Reinit = Annotated[
+    bool,
+    typer.Option(
+        "--reinit",
+        help="Run `terraform init` again although nothing it depends on changed (it is "
+        "otherwise skipped; a queued run re-inits where a worker executes it).",
+    ),
+]
 
 
 @dataclass(frozen=True)
@@ -85,6 +93,7 @@ class _Command:
     labels: Labels
     override_reason: str | None = None
     wait_timeout: float | None = None
+    reinit: bool = False
 
 
 def _command(
@@ -94,6 +103,7 @@ def _command(
     override_reason: str | None = None,
     *,
     wait_timeout: float | None = None,
+    reinit: bool = False,
 ) -> _Command:
     from tfctl.cli.progress import make_observer
     from tfctl.runs.service import RunService
@@ -101,7 +111,7 @@ def _command(
     observer = make_observer()
     runs = RunService(app_context(ctx), observer=observer)
     labels = _labels(experiment_id, test_id)
-    return _Command(runs, observer, labels, override_reason, wait_timeout)
+    return _Command(runs, observer, labels, override_reason, wait_timeout, reinit)
 
 
 def _labels(experiment_id: str | None, test_id: str | None) -> Labels:
@@ -130,6 +140,7 @@ def plan(
     wait_timeout: WaitTimeout = None,
     experiment_id: ExperimentId = None,
     test_id: TestId = None,
+    reinit: Reinit = False,
 ) -> None:
     """Plan a workspace; the plan then awaits approval (`tfctl apply`)."""
     from tfctl import errors
@@ -142,15 +153,15 @@ def plan(
         if destroy
         else (PlanMode.REFRESH_ONLY if refresh_only else PlanMode.NORMAL)
     )
-    cmd = _command(ctx, experiment_id, test_id, wait_timeout=wait_timeout)
+    cmd = _command(ctx, experiment_id, test_id, wait_timeout=wait_timeout, reinit=reinit)
     if queue:
         from tfctl.cli.queueing import submit
 
-        queued = cmd.runs.enqueue_plan(workspace, mode=mode, labels=cmd.labels)
+        queued = cmd.runs.enqueue_plan(workspace, mode=mode, labels=cmd.labels, reinit=reinit)
         submit(cmd.runs, queued, wait=wait, as_json=as_json, wait_timeout=wait_timeout,
                detailed_exitcode=detailed_exitcode)  # fmt: skip
         return
-    run = cmd.runs.plan(workspace, mode=mode, labels=cmd.labels)
+    run = cmd.runs.plan(workspace, mode=mode, labels=cmd.labels, reinit=reinit)
     _report_plan(run, as_json=as_json)
     if detailed_exitcode and run.has_changes:
         app_context(ctx).has_changes = True
@@ -176,6 +187,7 @@ def apply(
     override_policy: OverridePolicy = False,
     reason: Reason = None,
     confirm: Confirm = None,
+    reinit: Reinit = False,
 ) -> None:
     """Apply an approved plan exactly, and record the resulting state.
 
@@ -188,16 +200,18 @@ def apply(
     """
     override_reason = _override_reason(override_policy, reason)
     _require_approval_path(auto_approve)
-    cmd = _command(ctx, experiment_id, test_id, override_reason, wait_timeout=wait_timeout)
+    cmd = _command(ctx, experiment_id, test_id, override_reason, wait_timeout=wait_timeout,
+                   reinit=reinit)  # fmt: skip
     if queue:
         _queue_apply(cmd, workspace, run, auto_approve=auto_approve, wait=wait,
                      as_json=as_json, confirm=confirm)  # fmt: skip
         return
     if run is None and cmd.runs.pending_plan(workspace) is None:
-        fresh = cmd.runs.plan(workspace, labels=cmd.labels)
+        fresh = cmd.runs.plan(workspace, labels=cmd.labels, reinit=reinit)
         if not _show_plan(fresh, as_json=as_json):
             return
         run = fresh.id
+        cmd = replace(cmd, reinit=False)  # the plan just initialised what the apply uses
     if not auto_approve:  # a person approves what they see; refused now if it would be
         plan_run = cmd.runs.preview(workspace, run, override_reason=override_reason)
         confirm = _approve(cmd, plan_run, auto_approve=False, confirm=confirm)
@@ -215,6 +229,7 @@ def destroy(
     wait_timeout: WaitTimeout = None,
     experiment_id: ExperimentId = None,
     test_id: TestId = None,
+    reinit: Reinit = False,
 ) -> None:
     """Destroy everything a workspace manages: a destroy plan, then its apply.
 
@@ -231,16 +246,17 @@ def destroy(
         raise errors.InvalidInput(
             f"no terminal to confirm in; pass --auto-approve --confirm {workspace}"
         )
-    cmd = _command(ctx, experiment_id, test_id, wait_timeout=wait_timeout)
+    cmd = _command(ctx, experiment_id, test_id, wait_timeout=wait_timeout, reinit=reinit)
     if queue:  # approved in advance: the worker applies the destroy plan it makes
         if not auto_approve:
             confirm = _typed_confirmation(cmd, workspace, plan_run=None)
         _queue_plan_and_apply(cmd, workspace, PlanMode.DESTROY, wait=wait, as_json=as_json,
                               confirm=confirm)  # fmt: skip
         return
-    plan_run = cmd.runs.plan(workspace, mode=PlanMode.DESTROY, labels=cmd.labels)
+    plan_run = cmd.runs.plan(workspace, mode=PlanMode.DESTROY, labels=cmd.labels, reinit=reinit)
     if not _show_plan(plan_run, as_json=as_json):
         return
+    cmd = replace(cmd, reinit=False)  # the plan just initialised what the apply uses
     confirm = _approve(cmd, plan_run, auto_approve=auto_approve, confirm=confirm)
     _apply(cmd, workspace, plan_run.id, as_json=as_json, confirm=confirm, plan_run=plan_run)
 
@@ -255,21 +271,24 @@ def refresh(
     wait_timeout: WaitTimeout = None,
     experiment_id: ExperimentId = None,
     test_id: TestId = None,
+    reinit: Reinit = False,
 ) -> None:
     """Update the recorded state to match reality (a refresh-only plan, then its apply),
     reporting drift and recording a state version. With --queue, the worker applies what
     it finds only with --auto-approve; otherwise the plan waits for `tfctl apply`."""
     from tfctl.persistence.kinds import PlanMode
 
-    cmd = _command(ctx, experiment_id, test_id, wait_timeout=wait_timeout)
+    cmd = _command(ctx, experiment_id, test_id, wait_timeout=wait_timeout, reinit=reinit)
     if queue:
         _queue_plan_and_apply(cmd, workspace, PlanMode.REFRESH_ONLY, wait=wait,
                               as_json=as_json, auto_apply=auto_approve)  # fmt: skip
         return
     _require_approval_path(auto_approve)
-    plan_run = cmd.runs.plan(workspace, mode=PlanMode.REFRESH_ONLY, labels=cmd.labels)
+    plan_run = cmd.runs.plan(workspace, mode=PlanMode.REFRESH_ONLY, labels=cmd.labels,
+                             reinit=reinit)  # fmt: skip
     if not _show_plan(plan_run, as_json=as_json):
         return
+    cmd = replace(cmd, reinit=False)
     _confirm(plan_run, auto_approve=auto_approve)
     _apply(cmd, workspace, plan_run.id, as_json=as_json, plan_run=plan_run)
 
@@ -357,7 +376,7 @@ def _queue_apply(
     def enqueue(name: str | None) -> RunView:
         return cmd.runs.enqueue_apply(workspace, plan_run_id=run_id, confirm=name,
                                       override_reason=cmd.override_reason,
-                                      labels=cmd.labels)  # fmt: skip
+                                      labels=cmd.labels, reinit=cmd.reinit)  # fmt: skip
 
     queued = _with_typed_name(cmd, enqueue, confirm)
     submit(cmd.runs, queued, wait=wait, as_json=as_json, wait_timeout=cmd.wait_timeout)
@@ -376,7 +395,7 @@ def _queue_plan_and_apply(
     from tfctl.cli.queueing import submit
 
     queued = cmd.runs.enqueue_plan(workspace, mode=mode, auto_apply=auto_apply, confirm=confirm,
-                                   labels=cmd.labels)  # fmt: skip
+                                   labels=cmd.labels, reinit=cmd.reinit)  # fmt: skip
     submit(cmd.runs, queued, wait=wait, as_json=as_json, wait_timeout=cmd.wait_timeout)
 
 
@@ -455,7 +474,8 @@ def _apply(
 
     def apply_it(name: str | None) -> RunView:
         return cmd.runs.apply(workspace, plan_run_id=plan_run_id, confirm=name,
-                              override_reason=cmd.override_reason, labels=cmd.labels)  # fmt: skip
+                              override_reason=cmd.override_reason, labels=cmd.labels,
+                              reinit=cmd.reinit)  # fmt: skip
 
     applied = _with_typed_name(cmd, apply_it, confirm)
     if as_json:

@@ -34,6 +34,9 @@ WorkspaceName = Annotated[str, Field(min_length=1, description="The workspace's 
 Label = Annotated[str | None, Field(max_length=255, description="Optional label on the run")]
 Statuses = Annotated[list[str] | None, Field(description="Only runs in these statuses")]
 PlanKind = Annotated[Literal["plan", "refresh-only"], Field(description="What to plan")]
+Reinit = Annotated[
+    bool, Field(description="Run terraform init again although nothing it depends on changed")
+]
 
 T = TypeVar("T")
 F = TypeVar("F", bound=Callable[..., Any])
@@ -192,6 +195,7 @@ def _plan_tool(server: MCPServer[Any], tools: Tools, caller_of: CallerOf) -> Non
         mode: PlanKind = "plan",
         experiment_id: Label = None,
         test_id: Label = None,
+        reinit: Reinit = False,
     ) -> dict[str, Any]:
         """Queue a plan of a workspace against its stack's latest version and return the
         queued run at once (status queued; `note` says whether a worker is alive to execute
@@ -201,7 +205,7 @@ def _plan_tool(server: MCPServer[Any], tools: Tools, caller_of: CallerOf) -> Non
         caller = caller_of(ctx)
         plan_mode = PlanMode.REFRESH_ONLY if mode == "refresh-only" else PlanMode.NORMAL
         return answer(lambda: tools.create_plan(caller, workspace, plan_mode, experiment_id,
-                                                test_id))  # fmt: skip
+                                                test_id, reinit=reinit))  # fmt: skip
 
 
 def _operation_tools(server: MCPServer[Any], tools: Tools, caller_of: CallerOf) -> None:

@@ -125,14 +125,15 @@ class Tools:
 
     def create_plan(
         self, caller: Caller, workspace: str, mode: PlanMode = PlanMode.NORMAL,
-        experiment_id: str | None = None, test_id: str | None = None,
+        experiment_id: str | None = None, test_id: str | None = None, *, reinit: bool = False,
     ) -> dict[str, Any]:  # fmt: skip
         from tfctl.runs.service import Labels
 
         what = "creating a destroy plan" if mode is PlanMode.DESTROY else "creating a plan"
         caller.require(Role.OPERATOR, what)
         labels = Labels(experiment_id=experiment_id, test_id=test_id)
-        run = self.service.enqueue_plan(workspace, mode=mode, actor=caller.actor, labels=labels)
+        run = self.service.enqueue_plan(workspace, mode=mode, actor=caller.actor, labels=labels,
+                                        reinit=reinit)  # fmt: skip
         return self._queued(run)
 
     def apply_run(

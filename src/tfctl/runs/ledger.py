@@ -52,6 +52,8 @@ class Outcome:
     plan_sha256: str | None = None
     work_dir: str | None = None
     policy_results: dict[str, Any] | None = None
+    #: what the run's `terraform init` was done or skipped for (runs/workdir.py)
+    init_sha256: str | None = None
 
     def columns(self) -> dict[str, Any]:
         values = {f.name: getattr(self, f.name) for f in fields(self)}
@@ -73,6 +75,8 @@ class RunRequest:
     override_reason: str | None = None
     confirm: str | None = None
     auto_apply: bool = False
+    #: run `terraform init` again even if nothing it depends on changed (`--reinit`)
+    reinit: bool = False
 
 
 class RunLedger:
@@ -141,6 +145,7 @@ class RunLedger:
             plan_mode=PlanMode(parent.plan_mode) if parent else request.mode,
             status=status,
             auto_apply=request.auto_apply,
+            reinit=request.reinit,
             policy_results=policy_results,
             actor=request.actor,
             host=self.ctx.host,

@@ -59,12 +59,16 @@ class RunService:
         mode: PlanMode = PlanMode.NORMAL,
         actor: str | None = None,
         labels: Labels = NO_LABELS,
+        reinit: bool = False,
     ) -> RunView:
         """Plan `workspace` against its stack's latest spec version, here and now. Ends
-        `awaiting_approval` (older awaiting plans become `superseded`) or `no_changes`."""
+        `awaiting_approval` (older awaiting plans become `superseded`) or `no_changes`.
+        `terraform init` is skipped when nothing it depends on changed since the
+        workspace's last init here (runs/workdir.py), unless `reinit`."""
         runner = self.runner  # refuse a missing or too old terraform before a run exists
         _ = runner.executor
-        request = RunRequest(workspace, Operation.PLAN, self._actor(actor), mode, labels)
+        request = RunRequest(workspace, Operation.PLAN, self._actor(actor), mode, labels,
+                             reinit=reinit)  # fmt: skip
         return runner.execute(self.ledger.open(request))
 
     def apply(
@@ -77,9 +81,11 @@ class RunService:
         override_reason: str | None = None,
         actor: str | None = None,
         labels: Labels = NO_LABELS,
+        reinit: bool = False,
     ) -> RunView:
         """Apply exactly the approved plan `plan_run_id` (default: the workspace's newest
         plan) in a child run, here and now, then record the resulting state version.
+        `reinit`: initialise the plan's terraform directory again first.
         Refused, before anything runs, unless the plan may be applied — checked once, in
         the transaction that opens the apply: `RunRefused` (not awaiting approval),
         `ConfirmationRequired` (a destroy plan without `confirm` = the workspace's name),
@@ -90,7 +96,7 @@ class RunService:
         request = RunRequest(
             workspace, Operation.APPLY, self._actor(actor), labels=labels,
             plan_run_id=plan_run_id, plan_sha256=plan_sha256,
-            override_reason=override_reason, confirm=confirm,
+            override_reason=override_reason, confirm=confirm, reinit=reinit,
         )  # fmt: skip
         return runner.execute(self.ledger.open(request))
 
@@ -105,12 +111,15 @@ class RunService:
         confirm: str | None = None,
         actor: str | None = None,
         labels: Labels = NO_LABELS,
+        reinit: bool = False,
     ) -> RunView:
         """Queue a plan and return at once. With `auto_apply` it is applied as soon as it
         awaits approval (the caller approved in advance; a destroy plan only with `confirm`
-        = the workspace's name), unless policy blocks it."""
+        = the workspace's name), unless policy blocks it. `reinit` is recorded on the run:
+        whoever executes it runs `terraform init` again."""
         request = RunRequest(workspace, Operation.PLAN, self._actor(actor), mode, labels,
-                             confirm=confirm, auto_apply=auto_apply)  # fmt: skip
+                             confirm=confirm, auto_apply=auto_apply,
+                             reinit=reinit)  # fmt: skip
         return self._published(self.ledger.enqueue(request))
 
     def enqueue_apply(
@@ -123,12 +132,13 @@ class RunService:
         override_reason: str | None = None,
         actor: str | None = None,
         labels: Labels = NO_LABELS,
+        reinit: bool = False,
     ) -> RunView:
         """Queue the apply of an approved plan; refused now, as `apply` would refuse it."""
         request = RunRequest(
             workspace, Operation.APPLY, self._actor(actor), labels=labels,
             plan_run_id=plan_run_id, plan_sha256=plan_sha256,
-            override_reason=override_reason, confirm=confirm,
+            override_reason=override_reason, confirm=confirm, reinit=reinit,
         )  # fmt: skip
         return self._published(self.ledger.enqueue(request))
 
@@ -144,14 +154,15 @@ class RunService:
         override_reason: str | None = None,
         actor: str | None = None,
         labels: Labels = NO_LABELS,
+        reinit: bool = False,
     ) -> RunView:
         """`enqueue_plan` or `enqueue_apply` by `operation`."""
         if operation is Operation.APPLY:
             return self.enqueue_apply(workspace, plan_run_id=plan_run_id, confirm=confirm,
                                       override_reason=override_reason, actor=actor,
-                                      labels=labels)  # fmt: skip
+                                      labels=labels, reinit=reinit)  # fmt: skip
         return self.enqueue_plan(workspace, mode=mode, auto_apply=auto_apply, confirm=confirm,
-                                 actor=actor, labels=labels)  # fmt: skip
+                                 actor=actor, labels=labels, reinit=reinit)  # fmt: skip
 
     def claim_next(self, *, worker: str) -> str | None:
         """Claim the oldest runnable queued run for `worker` (atomically: a run is claimed
@@ -313,33 +324,38 @@ class RunService:
         queue: bool = False,
         actor: str | None = None,
         on_result: Callable[[Assessment], None] | None = None,
+        reinit: bool = False,
     ) -> list[Assessment]:
         """Assess `workspaces` (None: every workspace that takes part, see
         `drift.targets`) for drift, one after the other here, or queued for workers
         (`queue`). An assessment is a plan that is never applied, never supersedes a pending
         plan and blocks no run; a busy workspace is skipped. Unknown names are refused before
-        anything runs. `on_result` is told each result as it comes."""
+        anything runs. `on_result` is told each result as it comes. `reinit`: each
+        assessment runs `terraform init` again."""
         from tfctl.runs.drift import targets
 
         names, results = targets(self.ctx.store, workspaces)
         if names and not queue:
             _ = self.runner.executor  # refuse a missing or too old terraform first
         for name in names:
-            result = self._assess_one(name, queue=queue, actor=actor)
+            result = self._assess_one(name, queue=queue, actor=actor, reinit=reinit)
             results.append(result)
             if on_result is not None:
                 on_result(result)
         return sorted(results, key=lambda a: a.workspace)
 
-    def _assess_one(self, name: str, *, queue: bool, actor: str | None) -> Assessment:
+    def _assess_one(
+        self, name: str, *, queue: bool, actor: str | None, reinit: bool = False
+    ) -> Assessment:
         from tfctl import errors
         from tfctl.runs.drift import Assessment
 
         try:
             if queue:
                 return Assessment.of(self.enqueue_plan(name, mode=PlanMode.ASSESSMENT,
-                                                       actor=actor))  # fmt: skip
-            return Assessment.of(self.plan(name, mode=PlanMode.ASSESSMENT, actor=actor))
+                                                       actor=actor, reinit=reinit))  # fmt: skip
+            return Assessment.of(self.plan(name, mode=PlanMode.ASSESSMENT, actor=actor,
+                                           reinit=reinit))  # fmt: skip
         except errors.WorkspaceBusy as exc:
             return Assessment(name, "skipped", exc.run_id, exc.message)
         except errors.TfctlError as exc:  # recorded on its run; the others go on

@@ -22,7 +22,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("tfctl.terraform", "tfctl.codegen", "tfctl.hcp", "tfctl.notify"),
     ("tfctl.policy",),
     ("tfctl.context", "tfctl.stacks", "tfctl.state_versions", "tfctl.doctor", "tfctl.secrets"),
-    ("tfctl.runs",),
+    ("tfctl.runs", "tfctl.runs.workdir"),
     ("tfctl.workspaces",),
     ("tfctl.cli", "tfctl.server", "tfctl.mcp", "tfctl.celery", "tfctl.__main__"),
 ]
