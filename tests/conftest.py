@@ -34,6 +34,19 @@ def isolated_env(
     get_settings.cache_clear()
     yield home
     get_settings.cache_clear()
+    _close_pooled_connections()
+
+
+def _close_pooled_connections() -> None:
+    """Close the pooled connections of every store the test opened (the CLI does the same
+    before it exits), so that none is left for the garbage collector to find open later,
+    in another test (psycopg warns "connection was deleted while still open")."""
+    import sys
+
+    if "tfctl.persistence.db" in sys.modules:
+        from tfctl.persistence.db import dispose_open_engines
+
+        dispose_open_engines()
 
 
 @pytest.fixture(scope="session")

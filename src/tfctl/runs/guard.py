@@ -139,10 +139,16 @@ class RunGuard:
             self._keeper.start()
 
     def close(self) -> None:
-        """Stop polling. A poll hung on an unreachable store is abandoned, not waited for."""
+        """Stop polling. A poll under way is given up to ASK_WAIT to end (on a store that
+        answers it takes milliseconds, and its connection is back in the pool before the
+        run's end is recorded); one hung on an unreachable store is abandoned."""
         self._closed.set()
         if self._pool is not None:
             self._pool.shutdown(wait=False, cancel_futures=True)
+        with self._lock:
+            inflight = self._inflight
+        if inflight is not None:
+            wait_for([inflight], timeout=ASK_WAIT)
 
     # --- inside the lock -------------------------------------------------------------
 
