@@ -116,7 +116,9 @@ STORAGE_CLASSES: dict[Cloud, tuple[str, ...]] = {
 class _Strict(BaseModel):
     """Unknown fields are errors, not silently ignored: a typo must not pass review."""
 
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=False)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=False, defer_build=True
+    )
 
 
 def _unique(items: list[Any], attribute: str, field: str) -> None:
