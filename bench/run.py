@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from init_reuse import init_reuse
+
 if TYPE_CHECKING:
     from tfctl.persistence.db import Store
 
@@ -544,6 +546,7 @@ ALL: dict[str, Callable[[Path], None]] = {
     "workers": workers,
     "policy": policy,
     "server": serve,
+    "init": init_reuse,
 }
 
 
