@@ -535,6 +535,13 @@ def serve(work: Path) -> None:
     server.measure(work, sys.modules[__name__])
 
 
+def resident_path(work: Path) -> None:
+    """Runs executed by a warm `tfctl worker`: bench/resident.py."""
+    import resident
+
+    resident.resident(work, sys.modules[__name__])
+
+
 # --- main --------------------------------------------------------------------------------
 
 ALL: dict[str, Callable[[Path], None]] = {
@@ -547,6 +554,7 @@ ALL: dict[str, Callable[[Path], None]] = {
     "policy": policy,
     "server": serve,
     "init": init_reuse,
+    "resident": resident_path,
 }
 
 

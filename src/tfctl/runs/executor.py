@@ -394,7 +394,14 @@ class RunExecutor:
     ) -> tuple[dict[str, Any], bool, dict[str, Any] | None]:
         """Summarise `show -json` of the plan, say whether it holds sensitive values, and run
         the policy gate on it (with `gate`: not for a plan nobody applies). The JSON holds
-        secrets in clear text: it is deleted right after these two reads, and never stored."""
+        secrets in clear text: it is deleted right after these two reads, and never stored.
+
+        `show -json` is needed even with no policy attached: `plan -json`'s stream carries
+        no values, so it cannot say which values are sensitive (they must be scrubbed from
+        the apply's log before it starts: `terraform_data.output` copies a sensitive input
+        unmarked), nor whether the plan file must be encrypted before it is shared, nor
+        the outputs' before/after and the attributes that force a replacement that the
+        stored summary shows."""
         from tfctl.policy.service import check_plan
         from tfctl.terraform.summary import read_plan
 
