@@ -189,6 +189,10 @@ def decode_cursor(text: str) -> tuple[datetime, str]:
     return _EPOCH + timedelta(microseconds=int(found.group(1))), found.group(2)
 
 
+#: Lines a follower reads at a time.
+FOLLOW_PAGE = 5000
+
+
 def follow_logs(
     db: Store,
     run_id: str,
@@ -197,23 +201,24 @@ def follow_logs(
     poll_interval: float = 0.5,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Iterator[tuple[str, str]]:
-    """`(stream, line)` of a run's stored log; with `follow`, keep reading until the run
-    reaches a final status (from any machine that shares the store)."""
+    """`(stream, line)` of a run's stored log, read a page at a time (never the whole log
+    in memory); with `follow`, keep reading until the run reaches a final status (from any
+    machine that shares the store). Whether the run is done is read before its lines: its
+    log reaches the store before its final status, so a done run's lines are all there."""
     with db.read() as session:
         run_id = run_store.get_run(session=session, run_id=run_id).id
     seq = 0
     while True:
         with db.read() as session:
-            rows = run_store.read_logs(session=session, run_id=run_id, after_seq=seq)
             finished = _finished(session, run_id)
-        for row in rows:
-            seq = row.seq
-            yield row.stream, row.line
-        if rows or not follow:
-            if not follow:
-                return
-            continue
-        if finished:
+            rows = run_store.read_log_lines(session=session, run_id=run_id, after_seq=seq,
+                                            limit=FOLLOW_PAGE)  # fmt: skip
+        for _seq, stream, line in rows:
+            yield stream, line
+        seq = rows[-1][0] if rows else seq
+        if len(rows) == FOLLOW_PAGE:
+            continue  # more lines are there already
+        if finished or not follow:
             return
         sleep(poll_interval)
 
