@@ -320,7 +320,7 @@ class WorkDirs:
         for name in (READY, FAILED, LOCK_FILE):
             (home / name).unlink(missing_ok=True)
         shutil.rmtree(home / DATA, ignore_errors=True)
-        (home / DATA).mkdir(mode=0o700)
+        (home / DATA).mkdir(mode=0o700, exist_ok=True)
         _link(work, home)
         init()
         if (work / LOCK_FILE).is_file():

@@ -21,8 +21,12 @@ AUTOMATION_ENV: Mapping[str, str] = {
 
 #: Inherited variables that are not passed on. `TF_CLI_ARGS*` would silently change the argv
 #: built here (say, add `-json` and break parsing); tfctl's own settings may hold secrets such
-#: as a database URL, which a `local-exec` provisioner would otherwise see.
-DROPPED_ENV_PREFIXES: tuple[str, ...] = ("TF_CLI_ARGS", "TFCTL_", "ALPHASWARM_TERRAFORM_")
+#: as a database URL, which a `local-exec` provisioner would otherwise see; `TF_DATA_DIR`
+#: would replace each run's `.terraform`, the workspace's initialised directory
+#: (runs/workdir.py), by one directory shared by every configuration.
+DROPPED_ENV_PREFIXES: tuple[str, ...] = (
+    "TF_CLI_ARGS", "TFCTL_", "ALPHASWARM_TERRAFORM_", "TF_DATA_DIR",
+)  # fmt: skip
 
 
 @dataclass(frozen=True, slots=True)

@@ -243,3 +243,11 @@ def test_old_directories_are_pruned_but_not_a_pending_plans_or_one_in_use(
     assert left == sorted([pending, in_use, *hashes[-workdir.KEEP :]])
     assert held is not None
     held.release()
+
+
+def test_an_inherited_tf_data_dir_is_not_passed_to_terraform() -> None:
+    from tfctl.terraform.commands import TerraformEnv, build_env
+
+    env = build_env(TerraformEnv(), {"TF_DATA_DIR": "/shared", "PATH": "/usr/bin"})
+    assert "TF_DATA_DIR" not in env  # it would replace the run's .terraform
+    assert env["PATH"] == "/usr/bin"
