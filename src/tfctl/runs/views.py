@@ -190,7 +190,7 @@ def decode_cursor(text: str) -> tuple[datetime, str]:
 
 
 #: Lines a follower reads at a time.
-FOLLOW_PAGE = 5000
+FOLLOW_PAGE = 1000
 
 
 def follow_logs(
