@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from init_reuse import init_reuse
+from large_store import large_store
 
 if TYPE_CHECKING:
     from tfctl.persistence.db import Store
@@ -555,6 +556,7 @@ ALL: dict[str, Callable[[Path], None]] = {
     "server": serve,
     "init": init_reuse,
     "resident": resident_path,
+    "large": large_store,
 }
 
 
