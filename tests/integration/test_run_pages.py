@@ -121,3 +121,26 @@ def test_upgrading_gives_existing_runs_their_id_tail(store: Store) -> None:
         rows = session.connection().execute(text("SELECT id, id_tail FROM runs")).all()
         assert sorted(rows) == sorted((run.id, run.id[-4:]) for run in made)
         assert run_store.get_run(session=session, run_id=made[2].id[-6:]).id == made[2].id
+
+
+def test_a_start_abbreviation_is_an_index_range_of_ids_whatever_its_last_character(
+    store: Store,
+) -> None:
+    made = make_runs(store, 1)
+    nine, next_one = "run-01m8gg39zz4k7d2x1a", "run-01m8gg3a004k7d2x2b"
+    with store.write() as session:
+        for run_id in (nine, next_one):
+            session.connection().execute(text(INSERT_AROUND_SQLALCHEMY),
+                                         {"id": run_id, "copied": made[0].id})  # fmt: skip
+    with store.read() as session:
+
+        def get(text_: str) -> str:
+            return run_store.get_run(session=session, run_id=text_).id
+
+        assert get("01m8gg39") == nine  # the range ends before 01m8gg3a
+        assert get("run-01m8gg39zz") == nine
+        assert get("01m8gg3a0") == next_one
+        with pytest.raises(errors.RunNotFound, match="ambiguous"):
+            get("01m8gg3")
+        with pytest.raises(errors.RunNotFound, match="no run"):
+            get("01m8gg3-")

@@ -66,21 +66,30 @@ def get_run(*, session: Session, run_id: str) -> Run:
 def _abbreviated(session: Session, body: str, *, limit: int) -> list[Run]:
     """The runs whose id starts with `run-<body>` or ends with `body`, by two index ranges
     (the primary key, `id_tail`) rather than one LIKE over every id."""
-    start = f"run-{body}"
-    by_start = select(Run).where(col(Run.id) >= start, col(Run.id) < _after_prefix(start))
-    by_start = by_start.where(col(Run.id).startswith(start))
-    by_end = select(Run).where(_tail_is(body[-MIN_ABBREVIATION:]), col(Run.id).endswith(body))
+    queries = [select(Run).where(_tail_is(body[-MIN_ABBREVIATION:]), col(Run.id).endswith(body))]
+    if all(char in _ID_CHARS for char in body):  # else no id starts with it
+        start = f"run-{body}"
+        by_start = select(Run).where(col(Run.id) >= start, col(Run.id).startswith(start))
+        below = _next_prefix(body)
+        queries.append(by_start.where(col(Run.id) < f"run-{below}") if below else by_start)
     found: dict[str, Run] = {}
-    for query in (by_start, by_end):
+    for query in queries:
         for run in session.exec(query.order_by(col(Run.id)).limit(limit)).all():
             found.setdefault(run.id, run)
     return sorted(found.values(), key=lambda run: run.id)[:limit]
 
 
-def _after_prefix(prefix: str) -> str:
-    """The least string above every string that starts with `prefix` (its last character
-    incremented), so `prefix <= id < _after_prefix(prefix)` is an index range."""
-    return prefix[:-1] + chr(ord(prefix[-1]) + 1)
+#: What follows `run-` in an id, in the order both byte-wise and linguistic collations give.
+_ID_CHARS = "0123456789abcdefghijklmnopqrstuvwxyz"
+
+
+def _next_prefix(body: str) -> str | None:
+    """The least string of _ID_CHARS above every one that starts with `body` (None for
+    `zz...`): the ids starting with run-<body> are those from it up to run-<this>."""
+    head = body.rstrip(_ID_CHARS[-1])
+    if not head:
+        return None
+    return head[:-1] + _ID_CHARS[_ID_CHARS.index(head[-1]) + 1]
 
 
 def _tail_is(tail: str) -> Any:
