@@ -70,7 +70,8 @@ def resident(work: Path, bench: ModuleType, repeats: int = 5) -> None:
         client = statistics.median(clients)
         bench.record(bench.Figure(
             f"`apply --queue --wait` client's own cost, N={n}", client, "s",
-            "tfctl --version", bench.median_of([tf, "--version"], env, n=3), "-", None,
+            "tfctl runs list --limit 1 (start-up + a store read)",
+            bench.median_of([tf, "runs", "list", "--limit", "1"], env, n=3), "-", None,
             note=f"median of {reps}: {min(clients):.3f}-{max(clients):.3f} s (wall time "
                  "minus the worker's time: start-up, queueing, claim wait, polling)",
         ))  # fmt: skip

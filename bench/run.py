@@ -253,16 +253,16 @@ def fill_runs(db: Path, count: int) -> None:
         ).fetchone()
         start = datetime.now(UTC) - timedelta(days=30)
         moments = [start + timedelta(seconds=i) for i in range(count)]
+        ids = [new_id("run", millis=int(at.timestamp() * 1000)) for at in moments]
         rows = [
-            (new_id("run", millis=int(at.timestamp() * 1000)), ws_id, version_id, "plan",
-             "normal", "no_changes", "bench", "host", 0, 0, 0,
-             at.strftime("%Y-%m-%d %H:%M:%S.%f"))
-            for at in moments
+            (run_id, run_id[-4:], ws_id, version_id, "plan", "normal", "no_changes", "bench",
+             "host", 0, 0, 0, at.strftime("%Y-%m-%d %H:%M:%S.%f"))
+            for run_id, at in zip(ids, moments, strict=True)
         ]  # fmt: skip
-        conn.executemany(
-            "INSERT INTO runs (id, workspace_id, spec_version_id, operation, plan_mode, status,"
-            " actor, host, exit_code, halted, auto_apply, created_at)"
-            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+        conn.executemany(  # id_tail as tfctl writes it (runs.id_tail, migration 0011)
+            "INSERT INTO runs (id, id_tail, workspace_id, spec_version_id, operation, plan_mode,"
+            " status, actor, host, exit_code, halted, auto_apply, created_at)"
+            " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             rows,
         )
 
@@ -571,7 +571,11 @@ def machine() -> str:
             f"{platform.platform()}, Python {platform.python_version()}, Terraform {version}")  # fmt: skip
 
 
-def write_results(header: str) -> str:
+def write_results(header: str, subset: list[str] | None = None) -> str:
+    """The table of this run's figures. A subset run (`nox -s bench -- runs`) keeps the
+    rows of bench/results.md it did not measure again, and says which rows it replaced."""
+    if subset:
+        return _merge_results(header, subset)
     lines = [
         "# tfctl benchmark results", "", f"Machine: {header}", "",
         f"Measured {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())} by `nox -s bench`.", "",
@@ -587,6 +591,36 @@ def write_results(header: str) -> str:
     return text
 
 
+def _row(f: Figure) -> str:
+    met = {True: "yes", False: "**no**", None: "-"}[f.met]
+    return (f"| {f.name} | {f.value:.4g} {f.unit} | {f.baseline}: {f.baseline_value:.4g} | "
+            f"{f.ratio:.2f}x | {f.target} | {met} | {f.note} |")  # fmt: skip
+
+
+def _merge_results(header: str, subset: list[str]) -> str:
+    path = HERE / "results.md"
+    if not path.is_file():
+        return write_results(header)
+    new = {f.name: _row(f) for f in FIGURES}
+    lines = path.read_text().splitlines()
+    kept = []
+    for line in lines:
+        name = line.split("|")[1].strip() if line.startswith("| ") else None
+        if name in new:
+            kept.append(new.pop(name))
+        else:
+            kept.append(line)
+    table_end = max(i for i, line in enumerate(kept) if line.startswith("|")) + 1
+    kept[table_end:table_end] = list(new.values())
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+    kept.append("")
+    kept.append(f"Re-measured {when} by `python bench/run.py {' '.join(subset)}` on {header}: "
+                f"{', '.join(f.name for f in FIGURES)}.")  # fmt: skip
+    text = "\n".join(kept) + "\n"
+    path.write_text(text)
+    return text
+
+
 def main(argv: list[str]) -> int:
     if shutil.which("terraform") is None:
         print("terraform is not on PATH", file=sys.stderr)
@@ -599,7 +633,7 @@ def main(argv: list[str]) -> int:
         for name in chosen:
             print(f"{name}:", flush=True)
             ALL[name](Path(tmp) / name)
-    print(write_results(header))
+    print(write_results(header, argv))
     return 0
 
 
