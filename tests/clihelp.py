@@ -67,6 +67,19 @@ def setup_files_workspace(tmp_path: Path, name: str = "dev", **variables: object
     return out
 
 
+def _wait_for_exit(pid: int, *, timeout: float) -> int | None:
+    """The child's wait status once it exits; None if it is still running after `timeout`
+    (the caller kills it: a test fails, it never hangs)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        done, status = os.waitpid(pid, os.WNOHANG)
+        if done:
+            return status
+        if time.monotonic() >= deadline:
+            return None
+        time.sleep(0.05)
+
+
 def run_in_terminal(
     argv: list[str], env: dict[str, str], *, answer: bytes, prompt: bytes, code: int = 0
 ) -> str:
@@ -88,10 +101,11 @@ def run_in_terminal(
             if not answered and prompt in screen:
                 os.write(fd, answer)
                 answered = True
-        _, status = os.waitpid(pid, 0)
+        status = _wait_for_exit(pid, timeout=max(5.0, deadline - time.monotonic()))
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.kill(pid, signal.SIGKILL)
     assert answered, screen.decode(errors="replace")
+    assert status is not None, f"still running after the answer: {screen.decode(errors='replace')}"
     assert os.waitstatus_to_exitcode(status) == code, screen.decode(errors="replace")
     return screen.decode(errors="replace")

@@ -30,6 +30,7 @@ from typing import TYPE_CHECKING
 
 from tfctl import errors
 from tfctl.persistence.kinds import RunStatus
+from tfctl.threads import block_signals
 
 if TYPE_CHECKING:
     from tfctl.persistence.db import Store
@@ -161,7 +162,8 @@ class RunGuard:
         self._last_poll = now
         beat = now - self._last_beat >= self._heartbeat_interval
         if self._pool is None:
-            self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"tfctl-guard-{self._run_id}")
+            self._pool = ThreadPoolExecutor(1, thread_name_prefix=f"tfctl-guard-{self._run_id}",
+                                            initializer=block_signals)  # fmt: skip
         try:
             self._inflight = self._pool.submit(self._poll, beat=beat)
         except RuntimeError:  # closed meanwhile
@@ -233,6 +235,7 @@ class RunGuard:
         return status, sent if renewed else None
 
     def _keep(self) -> None:
+        block_signals()  # Ctrl-C goes to the main thread (tfctl/threads.py)
         while not self._closed.wait(self._poll_interval):
             if self.should_cancel():
                 return

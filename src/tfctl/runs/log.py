@@ -22,6 +22,8 @@ from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
+from tfctl.threads import block_signals
+
 if TYPE_CHECKING:
     from tfctl.persistence.db import Store
     from tfctl.terraform.redact import SecretScrubber
@@ -248,6 +250,7 @@ class _Flusher:
             self._thread.start()
 
     def _loop(self) -> None:
+        block_signals()  # Ctrl-C goes to the main thread (tfctl/threads.py)
         timeout = FLUSH_INTERVAL if self._idle is not None else None
         while True:
             with self._cond:

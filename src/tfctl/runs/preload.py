@@ -34,6 +34,9 @@ def start() -> None:
 
 
 def _import_all() -> None:
+    from tfctl.threads import block_signals
+
+    block_signals()
     for name in MODULES:
         try:
             importlib.import_module(name)

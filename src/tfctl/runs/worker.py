@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING
 
 from tfctl import errors
 from tfctl.persistence.kinds import RunStatus
+from tfctl.threads import block_signals
 
 if TYPE_CHECKING:
     from tfctl.context import AppContext
@@ -114,6 +115,7 @@ class Worker:
     # --- the slot loop -----------------------------------------------------------------
 
     def _slot(self) -> None:
+        block_signals()  # signals are the main loop's (tfctl/threads.py)
         while not self._stop.is_set():
             if not self._take_ticket():
                 return
@@ -135,6 +137,7 @@ class Worker:
         """Queue due drift assessments (at most one per slot per tick) until stopped."""
         from tfctl.runs.service import RunService
 
+        block_signals()
         every = self.options.assess_every or 0.0
         tick = min(max(every / 20, 0.2), 10.0)
         while not self._stop.wait(tick):

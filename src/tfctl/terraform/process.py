@@ -26,6 +26,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Literal
 
+from tfctl.threads import block_signals
+
 StreamName = Literal["stdout", "stderr"]
 LineSink = Callable[[StreamName, str], None]
 Stop = Literal["cancelled", "timed_out"]
@@ -305,6 +307,7 @@ class _Streams:
             )
 
     def _pump(self, name: StreamName, pipe: IO[bytes]) -> None:
+        block_signals()  # Ctrl-C goes to the main thread (tfctl/threads.py)
         with pipe:
             for raw in iter(pipe.readline, b""):
                 self._record(name, raw.decode("utf-8", "replace").rstrip("\r\n"))

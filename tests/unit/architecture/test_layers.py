@@ -16,7 +16,7 @@ import pytest
 SRC = Path(__file__).resolve().parents[3] / "src"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("tfctl", "tfctl.errors", "tfctl.resources", "tfctl.persistence.kinds"),
+    ("tfctl", "tfctl.errors", "tfctl.resources", "tfctl.persistence.kinds", "tfctl.threads"),
     ("tfctl.settings", "tfctl.spec", "tfctl.specfile"),
     ("tfctl.persistence",),
     ("tfctl.terraform", "tfctl.codegen", "tfctl.hcp", "tfctl.notify"),
