@@ -111,3 +111,44 @@ def test_an_apply_records_its_state_without_state_pull_and_no_spurious_version(
     terraform(reader, "init", "-input=false")
     pulled = terraform(reader, "state", "pull")
     assert hashlib.sha256(pulled).hexdigest() == states[0]["sha256"]
+
+
+def test_a_torn_state_file_is_a_note_never_the_runs_error(
+    store: Store, tmp_path: Path, out_dir: Path
+) -> None:
+    """A full disk can leave the local state file cut short: recording the state after the
+    apply says so in the run's log and leaves the apply's own error to end the run."""
+    from tfctl.context import AppContext
+    from tfctl.persistence import runs as run_store
+    from tfctl.persistence import store as ws_store
+    from tfctl.runs.executor import RunExecutor, _Execution
+    from tfctl.runs.guard import RunGuard
+    from tfctl.runs.ledger import RunLedger
+    from tfctl.runs.log import RunLogSink
+    from tfctl.runs.views import follow_logs
+
+    push_files(store, tmp_path)
+    files_workspace(store, "dev", out_dir)
+    with store.write() as session:
+        ws = ws_store.get_workspace(session=session, name="dev")
+        run_id = run_store.create_run(
+            session=session, workspace_id=ws.id, operation="apply", status="running",
+            actor="ci", host="h",
+        ).id  # fmt: skip
+    work, state = tmp_path / "work", tmp_path / "dev.tfstate"
+    (work / ".terraform").mkdir(parents=True)
+    (work / ".terraform" / "terraform.tfstate").write_text(
+        json.dumps({"backend": {"type": "local", "config": {"path": str(state)}}})
+    )
+    state.write_text('{\n  "version": 4,\n  "serial": 3,\n  "lin')  # cut short
+
+    ctx = AppContext(store=store)
+    runner = RunExecutor(ctx, RunLedger(ctx))
+    sink = RunLogSink(store, run_id, tmp_path / "log")
+    runner._snapshot_state(work, _Execution(run_id, ws.id, sink, RunGuard(store, run_id)))
+    sink.close()
+
+    assert list_states(store, "dev") == []
+    notes = [text for _, text in follow_logs(store, run_id)]
+    assert any("could not read the state after the run: terraform state is not JSON" in n
+               for n in notes)  # fmt: skip

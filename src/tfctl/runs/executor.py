@@ -515,12 +515,12 @@ class RunExecutor:
         terraform writes what it did). Only a changed state makes a new state version."""
         from tfctl.terraform.state import sensitive_values, snapshot_state
 
-        try:
+        try:  # a state file left torn by a full disk is a note, never the run's error
             raw = self._read_state(work, ex)
+            snapshot = snapshot_state(raw)
         except errors.TfctlError as exc:
             ex.sink.note(f"could not read the state after the run: {exc}")
             return
-        snapshot = snapshot_state(raw)
         self._remember_secrets(ex, sensitive_values(raw))
         with self.ctx.store.write() as session:
             latest = run_store.state_versions(
