@@ -436,15 +436,16 @@ class RunExecutor:
         not ready, or with --reinit). A directory outside this machine's runs root (another
         worker's, another machine's) is not used: the plan is restored from the job store
         and initialised here."""
-        work = self._recorded_workdir(plan)
+        row = self._plan_row(plan)
+        work = self._recorded_workdir(row)
         if work is None:
             work = self.run_dir(plan.id) / "work"
             if not (work / PLAN_FILE).is_file():
                 self._restore(plan, work)
                 ex.sink.note(f"restored plan {plan.id} (planned on {plan.host}) into {work}")
             self._init(child, work, ex)
-        elif (planned := self._plan_row(plan).init_sha256) is not None:  # else: .terraform/
-            self._init(child, work, ex, sha256=planned)
+        elif row.init_sha256 is not None:  # else: the plan's own .terraform/
+            self._init(child, work, ex, sha256=row.init_sha256)
         if _sha256(work / PLAN_FILE) != plan.plan_sha256:
             raise errors.RunRefused(
                 f"the plan file of run {plan.id} changed after it was planned (its SHA-256 no "
@@ -462,12 +463,10 @@ class RunExecutor:
         with self.ctx.store.read() as session:
             return run_store.get_run(session=session, run_id=plan.id)
 
-    def _recorded_workdir(self, plan: RunView) -> Path | None:
+    def _recorded_workdir(self, plan: Run) -> Path | None:
         """The plan's own working directory when it is under this machine's runs root and
         still holds a plan file; None otherwise."""
-        with self.ctx.store.read() as session:
-            recorded = run_store.get_run(session=session, run_id=plan.id).work_dir
-        work = Path(recorded) if recorded else self.run_dir(plan.id) / "work"
+        work = Path(plan.work_dir) if plan.work_dir else self.run_dir(plan.id) / "work"
         root = self.ctx.settings.runs_dir.resolve()
         return work if work.is_relative_to(root) and (work / PLAN_FILE).is_file() else None
 
@@ -494,12 +493,13 @@ class RunExecutor:
             tempfile.TemporaryDirectory(prefix="tfctl-plan-") as tmp,
             contextlib.ExitStack() as used,
         ):
-            work = self._recorded_workdir(plan)
+            row = self._plan_row(plan)
+            work = self._recorded_workdir(row)
             if work is None or _sha256(work / PLAN_FILE) != plan.plan_sha256:
                 work = Path(tmp) / "work"
                 self._restore(plan, work)
                 self.executor.init(work)
-            elif (row := self._plan_row(plan)).init_sha256 is not None:  # its directory, ready
+            elif row.init_sha256 is not None:  # its initialised directory
                 lease = self._workdirs().prepare(
                     work, workspace_id=row.workspace_id, run_id=row.id, sha256=row.init_sha256,
                     reinit=False, init=lambda: self.executor.init(work), note=log.info,
@@ -555,8 +555,7 @@ class RunExecutor:
         fewer), else pulled from the backend."""
         from tfctl.terraform.state import local_state_file, state_file_as_pulled
 
-        data_dir = ex.env.get("TF_DATA_DIR")
-        path = local_state_file(work, Path(data_dir) if data_dir else None)
+        path = local_state_file(work)
         raw = None if path is None else state_file_as_pulled(path)
         if raw is not None:
             return raw

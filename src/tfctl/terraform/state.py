@@ -97,12 +97,12 @@ def snapshot_state(
     )
 
 
-def local_state_file(work: Path, data_dir: Path | None = None) -> Path | None:
+def local_state_file(work: Path) -> Path | None:
     """The state file of the working directory `work` when its backend is `local`, as
-    `terraform init` recorded it in the data directory (`data_dir`, default `work/.terraform`);
-    None for any other backend, a workspace other than `default`, or when unknown (then
-    `terraform state pull` is the way to read the state)."""
-    data = data_dir if data_dir is not None else work / ".terraform"
+    `terraform init` recorded it in `work/.terraform` (a link to the workspace's initialised
+    directory); None for any other backend, a workspace other than `default`, or when
+    unknown (then `terraform state pull` is the way to read the state)."""
+    data = work / ".terraform"
     try:
         recorded = json.loads((data / "terraform.tfstate").read_text(encoding="utf-8"))
     except (OSError, ValueError):
