@@ -5,7 +5,6 @@ through the store, and a broker that dies mid-run does not touch the running ter
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from filestack import files_workspace, push_files
+from procs import provisioner_sleeps
 from tfctl.context import AppContext
 from tfctl.persistence.db import Store
 from tfctl.persistence.kinds import RunStatus
@@ -137,21 +137,3 @@ def test_a_broker_restarted_mid_run_leaves_the_run_to_finish_once(
     # the worker reconnected: the next run published goes through it
     again = svc.enqueue_plan("dev")
     assert wait_for(svc, again.id, status_is("no_changes")).worker == applied.worker
-
-
-def provisioner_sleeps(out: Path) -> list[int]:
-    """Live `sleep` processes of this test's provisioners (their FILE points into `out`)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            env = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[:1] == [b"sleep"] and any(
-            item.startswith(f"FILE={out}{os.sep}".encode()) for item in env
-        ):
-            found.append(int(entry.name))
-    return found

@@ -8,6 +8,7 @@ Everything is torn down by the context managers that make it, whatever the test 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import os
 import shutil
@@ -16,12 +17,13 @@ import subprocess
 import tempfile
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from pg import _as_server_user, _bindir
+from procs import wait_until as _wait_until
 
 REPO = Path(__file__).resolve().parents[2]
 FILES_MODULE = REPO / "tests" / "fixtures" / "modules" / "files"
@@ -299,34 +301,8 @@ def workers() -> Iterator[list[subprocess.Popen[bytes]]]:
 
 # --- waiting and looking ---------------------------------------------------------------------
 
-
-def wait_until(
-    condition: Callable[[], Any], *, within: float, what: str, every: float = 0.2
-) -> Any:
-    deadline = time.monotonic() + within
-    while True:
-        found = condition()
-        if found:
-            return found
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {within:.0f} s for {what}")
-        time.sleep(every)
-
-
-def provisioner_sleeps(out: Path) -> list[int]:
-    """Live provisioner `sleep`s whose FILE points into `out` (this test's)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            environ = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[:1] == [b"sleep"] and any(e.startswith(f"FILE={out}/".encode()) for e in environ):
-            found.append(int(entry.name))
-    return found
+#: the chaos scenarios ask the store or /proc every 0.2 s
+wait_until = functools.partial(_wait_until, every=0.2)
 
 
 def terraform_in(runs_dir: Path) -> list[int]:

@@ -14,7 +14,6 @@ from chaos.chaoskit import (
     fill,
     hosts,
     postgres,
-    provisioner_sleeps,
     push_files,
     terraform_in,
     tmpfs,
@@ -29,6 +28,7 @@ from chaos.test_store_outages import (
     run_row,
     stored_log,
 )
+from procs import provisioner_sleeps
 
 
 def test_a_worker_cut_off_from_the_store_is_fenced_and_the_other_takes_the_next_run(

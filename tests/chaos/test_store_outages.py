@@ -20,12 +20,12 @@ from chaos.chaoskit import (
     base_env,
     kill_leftovers,
     postgres,
-    provisioner_sleeps,
     push_files,
     terraform_in,
     wait_until,
     workers,
 )
+from procs import provisioner_sleeps
 
 LEASE = 8.0  # TFCTL_HEARTBEAT_TIMEOUT of the scenarios about leases: fenced after 4 s
 

@@ -7,13 +7,13 @@ import json
 import os
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 
 from clihelp import ok, refused, tfctl, tfctl_bin
 from filestack import FILES_MODULE
+from procs import provisioner_sleeps, wait_until
 
 pytestmark = pytest.mark.terraform
 
@@ -130,25 +130,3 @@ def wait_for_running_apply() -> str:
             return str(runs[0]["id"])
         time.sleep(0.3)
     raise AssertionError("no apply started")
-
-
-def wait_until(condition: Callable[[], bool], *, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {within} s for {what}")
-        time.sleep(0.05)
-
-
-def provisioner_sleeps(out: Path) -> list[int]:
-    """Live `sleep` processes of this test's provisioners (their FILE points into `out`)."""
-    prefix, found = f"FILE={out}{os.sep}".encode(), []
-    for entry in Path("/proc").iterdir():
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            env = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:  # not a process, gone, or not ours to read
-            continue
-        if argv[:1] == [b"sleep"] and any(item.startswith(prefix) for item in env):
-            found.append(int(entry.name))
-    return found

@@ -10,13 +10,13 @@ from __future__ import annotations
 import os
 import threading
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from filestack import files_workspace, push_files
+from procs import processes, provisioner_sleeps, wait_until, writes_into
 from tfctl import errors
 from tfctl.context import AppContext
 from tfctl.persistence import runs as run_store
@@ -269,46 +269,15 @@ def wait_for_apply_creating(store: Store, workspace: str) -> RunView:
     raise AssertionError("the apply never started creating")
 
 
-def wait_until(condition: Callable[[], bool], *, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {within} s for {what}")
-        time.sleep(0.05)
-
-
-def provisioner_sleeps(out: Path) -> list[int]:
-    """Live `sleep` processes started by this test's provisioners (FILE points into `out`)."""
-    return [pid for pid, argv, env in _processes() if argv[:1] == [b"sleep"] and _writes(env, out)]
-
-
 def run_processes(runtime: RunService, out: Path) -> list[int]:
     """Live processes of this test's runs: terraform (working in a run directory) and every
     provisioner child."""
     runs_dir = str(runtime.run_dir("x").parent)
     return [
         pid
-        for pid, _, env in _processes()
-        if _writes(env, out) or _cwd(pid).startswith(runs_dir + os.sep)
+        for pid, _, env in processes()
+        if writes_into(env, out) or _cwd(pid).startswith(runs_dir + os.sep)
     ]
-
-
-def _writes(env: list[bytes], out: Path) -> bool:
-    return any(item.startswith(f"FILE={out}{os.sep}".encode()) for item in env)
-
-
-def _processes() -> Iterator[tuple[int, list[bytes], list[bytes]]]:
-    """(pid, argv, environment) of every live process we may read; zombies have no argv."""
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            env = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv != [b""]:
-            yield int(entry.name), argv, env
 
 
 def _cwd(pid: int) -> str:

@@ -22,6 +22,7 @@ import pytest
 from sqlmodel import Session
 
 from filestack import files_workspace, push_files
+from procs import provisioner_sleeps, wait_until
 from tfctl import errors
 from tfctl.context import AppContext
 from tfctl.persistence import runs as run_store
@@ -135,7 +136,7 @@ def test_an_apply_cut_off_from_the_store_stops_before_its_lease_expires_and_reco
 
     expires = heartbeat_at(store, child.id) + timedelta(seconds=LEASE)
     outage.down = True
-    wait_until(lambda: not sleeps_into(out), within=LEASE, what="terraform's group to stop")
+    wait_until(lambda: not provisioner_sleeps(out), within=LEASE, what="terraform's group to stop")
     stopped = utcnow()
     assert stopped < expires, f"terraform ran {stopped - expires} past the lease"
     # another worker, which still reaches the store, may not declare it lost until then
@@ -188,30 +189,6 @@ def wait_for_apply_creating(store: Store, workspace: str) -> RunView:
                 return runs[0]
         time.sleep(0.2)
     raise AssertionError("the apply never started creating")
-
-
-def wait_until(condition: Callable[[], bool], *, within: float, what: str) -> None:
-    deadline = time.monotonic() + within
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"waited {within} s for {what}")
-        time.sleep(0.05)
-
-
-def sleeps_into(out: Path) -> list[int]:
-    """Live provisioner `sleep`s of this test (their FILE points into `out`)."""
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            argv = (entry / "cmdline").read_bytes().split(b"\0")
-            env = (entry / "environ").read_bytes().split(b"\0")
-        except OSError:
-            continue
-        if argv[:1] == [b"sleep"] and any(e.startswith(f"FILE={out}/".encode()) for e in env):
-            found.append(int(entry.name))
-    return found
 
 
 # --- leases by the store's clock ----------------------------------------------------------------
